@@ -1,0 +1,22 @@
+# taskdistil: two commands for a new machine.
+#   make demo  - install, then distill the SST-2 example end to end (teacher -> student -> exam)
+#   make test  - install, then run the test suite
+PYTHON ?= python
+DATA ?= $(abspath ../shared/data)
+export TASKDISTIL_DATA ?= $(DATA)
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: install demo test bench
+
+install:
+	$(PYTHON) -m pip install "torch==2.13.0" -e ".[dev]"
+
+demo: install
+	taskdistil run examples/sst2.yaml
+
+test: install
+	$(PYTHON) -m pytest -q
+
+bench: install
+	$(PYTHON) bench/sst2_skeleton.py

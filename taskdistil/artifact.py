@@ -1,0 +1,108 @@
+"""Self-contained model directories and ``taskdistil.load``.
+
+A student directory holds ``config.json`` (kind, model settings, tokenizer settings,
+labels, provenance, library version), ``model.safetensors`` and its tokenizer file.
+``load(path)`` rebuilds the model from these alone: no teacher, no training state, no
+pickle. A teacher directory (``taskdistil.json`` beside HF files) loads the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from taskdistil import __version__
+from taskdistil.errors import ArtifactError
+from taskdistil.inference import batched_logits, softmax
+from taskdistil.io import load_tensors, read_json, save_tensors, write_json
+
+STUDENT_FORMAT = "taskdistil-student"
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+
+
+def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[str], task: str,
+                 provenance: dict) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer_meta = tokenizer.save(out_dir)
+    save_tensors(out_dir / WEIGHTS, model.state_dict(), metadata={"format": "pt"})
+    write_json(out_dir / CONFIG, {
+        "format": STUDENT_FORMAT, "taskdistil_version": __version__, "kind": model.kind,
+        "model": asdict(model.config), "tokenizer": tokenizer_meta, "task": task, "labels": list(labels),
+        "provenance": provenance,
+    })
+
+
+class Predictor:
+    """What ``load`` returns: ``predict``, ``predict_proba`` and ``logits`` over raw texts."""
+
+    def __init__(self, forward, encode, pad_id: int, labels: Sequence[str], model: nn.Module, path: Path,
+                 kind: str):
+        self._forward = forward
+        self._encode = encode
+        self.pad_id = pad_id
+        self.labels = list(labels)
+        self.model = model
+        self.path = Path(path)
+        self.kind = kind
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._encode(list(texts))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self._forward(ids, mask)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        if isinstance(texts, str):
+            texts = [texts]
+        return batched_logits(self._forward, self.encode(texts), self.pad_id, batch_size)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        return softmax(self.logits(texts, batch_size))
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[str]:
+        return [self.labels[i] for i in self.logits(texts, batch_size).argmax(-1)]
+
+
+def load_student_model(path: Path) -> tuple[nn.Module, dict]:
+    from taskdistil.students import STUDENT_KINDS
+
+    path = Path(path)
+    meta = read_json(path / CONFIG)
+    if meta.get("format") != STUDENT_FORMAT:
+        raise ArtifactError(f"{path / CONFIG}: not a taskdistil student (format {meta.get('format')!r})")
+    if meta["kind"] not in STUDENT_KINDS:
+        raise ArtifactError(f"{path}: unknown student kind {meta['kind']!r}; known: {sorted(STUDENT_KINDS)}")
+    cls = STUDENT_KINDS[meta["kind"]]
+    model = cls(cls.config_class(**meta["model"]))
+    if not (path / WEIGHTS).is_file():
+        raise ArtifactError(f"{path}: missing {WEIGHTS}")
+    model.load_state_dict(load_tensors(path / WEIGHTS))
+    model.eval()
+    return model, meta
+
+
+def load(path: str | Path) -> Predictor:
+    """Load a saved student or teacher directory for prediction."""
+    from taskdistil.students.tokenizer import load_student_tokenizer
+    from taskdistil.teacher.model import TEACHER_META, Teacher, hf_forward
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such model directory")
+    if (path / TEACHER_META).is_file():
+        teacher = Teacher.load(path)
+        return Predictor(hf_forward(teacher.model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
+                         teacher.labels, teacher.model, path, "teacher")
+    if not (path / CONFIG).is_file():
+        raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
+    model, meta = load_student_model(path)
+    tokenizer = load_student_tokenizer(path, meta["tokenizer"])
+    return Predictor(lambda ids, mask: model(ids, mask).logits, lambda t: tokenizer.encode(t, "truncate"),
+                     tokenizer.pad_id, meta["labels"], model, path, meta["kind"])

@@ -1,0 +1,282 @@
+"""Typed run configuration: YAML <-> validated pydantic models, CLI overrides.
+
+Every section forbids unknown keys, so a typo fails before any work starts with an
+error naming the key (``teacher.learning_rat``) and, for choices, the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from taskdistil.errors import ConfigError
+
+DATA_DIR_ENV = "TASKDISTIL_DATA"
+EMBEDDED_TEACHER = "embedded:minilm-l6"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _merge_over_default(cls: type[BaseModel], field: str, value: Any) -> Any:
+    """A partial nested section keeps its owner's defaults for the keys it leaves out."""
+    if isinstance(value, dict):
+        default = cls.model_fields[field].default
+        return {**default.model_dump(), **value}
+    return value
+
+
+class TrainConfig(_Strict):
+    """Settings of the one training loop (teacher fine-tuning and student distillation)."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    optimizer: Literal["adamw", "adam", "adadelta", "sgd"] = "adamw"
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    evals_per_epoch: int = Field(1, ge=1, description="dev evaluations per epoch")
+    patience: int | None = Field(None, ge=1, description="early stopping: evaluations without improvement")
+    checkpoint_seconds: float = Field(60.0, gt=0, description="save a resumable checkpoint this often")
+
+
+class DataConfig(_Strict):
+    """Where the labeled splits are and how to read them.
+
+    A split is a path (relative paths resolve against the data directory) to a
+    .tsv/.csv/.jsonl file, or ``hf:NAME[:CONFIG][@SPLIT]`` for a Hugging Face dataset
+    (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
+    """
+
+    task: Literal["single_sentence"] = "single_sentence"
+    dir: str | None = None
+    train: str
+    dev: str
+    test: str
+    format: Literal["auto", "tsv", "csv", "jsonl"] = "auto"
+    header: bool = True
+    text_column: str | int = "sentence"
+    label_column: str | int = "label"
+    too_long: Literal["error", "truncate"] = "error"
+
+
+class TeacherConfig(_Strict):
+    model: str = Field(EMBEDDED_TEACHER, description="HF checkpoint: local path, hub name, or embedded:minilm-l6")
+    finetuned: bool = Field(False, description="use the checkpoint as is (already fine-tuned on this task)")
+    max_length: int = Field(128, ge=8, le=4096)
+    trust_remote_code: bool = False
+    train: TrainConfig = TrainConfig(
+        epochs=2, batch_size=32, learning_rate=5e-5, optimizer="adamw", weight_decay=0.01,
+        scheduler="linear", warmup_ratio=0.06,
+    )
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _train_defaults(cls, v: Any) -> Any:
+        return _merge_over_default(cls, "train", v)
+
+
+class AnnotateConfig(_Strict):
+    batch_size: int = Field(128, ge=1)
+    shard_size: int = Field(8192, ge=1)
+
+
+class LossConfig(_Strict):
+    """L = hard_weight * CE(y, z_s) + (1 - hard_weight) * soft(z_t, z_s)."""
+
+    soft: Literal["mse", "kl"] = "mse"
+    temperature: float = Field(1.0, gt=0)
+    hard_weight: float = Field(0.0, ge=0, le=1)
+
+
+class StudentConfig(_Strict):
+    name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["bilstm"] = "bilstm"
+    tokenizer: Literal["wordpiece", "word"] = "wordpiece"
+    lowercase: bool = True
+    max_vocab: int = Field(50000, ge=10, description="word tokenizer: largest vocabulary kept")
+    min_freq: int = Field(1, ge=1, description="word tokenizer: least frequency kept")
+    max_length: int | None = Field(None, ge=1, description="default: the teacher's")
+    # validate_default: the svd/word rule below must also catch the default "svd".
+    embeddings: Literal["random", "svd"] = Field("svd", validate_default=True)
+    embedding_dim: int = Field(300, ge=1)
+    hidden_size: int = Field(150, ge=1)
+    num_layers: int = Field(1, ge=1)
+    fc_dim: int = Field(200, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    pooling: Literal["last", "max", "mean"] = "last"
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig(
+        epochs=10, batch_size=50, learning_rate=1e-3, optimizer="adam", scheduler="constant",
+        evals_per_epoch=2, patience=6, grad_clip=5.0,
+    )
+
+    @field_validator("train", "loss", mode="before")
+    @classmethod
+    def _section_defaults(cls, v: Any, info: Any) -> Any:
+        return _merge_over_default(cls, info.field_name, v)
+
+    @field_validator("embeddings")
+    @classmethod
+    def _svd_needs_wordpiece(cls, v: str, info: Any) -> str:
+        if v == "svd" and info.data.get("tokenizer") == "word":
+            raise ValueError("embeddings 'svd' needs tokenizer 'wordpiece' (the teacher's vocabulary)")
+        return v
+
+
+class ExamConfig(_Strict):
+    threads: int = Field(1, ge=1, description="torch threads for latency timing")
+    warmup: int = Field(10, ge=0)
+    max_batches: int = Field(100, ge=3, description="timed batches per point at most")
+    max_seconds: float = Field(5.0, gt=0, description="timed seconds per point at most")
+    batch_sizes: list[int] = [1, 32]
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    run_dir: str = "runs/${name}"
+    seed: int = 42
+    data: DataConfig
+    teacher: TeacherConfig = TeacherConfig()
+    annotate: AnnotateConfig = AnnotateConfig()
+    students: list[StudentConfig] = Field(default_factory=lambda: [StudentConfig()], min_length=1)
+    exam: ExamConfig = ExamConfig()
+
+    @field_validator("students")
+    @classmethod
+    def _unique_names(cls, v: list[StudentConfig]) -> list[StudentConfig]:
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"student names must be unique, repeated: {dupes}")
+        return v
+
+    # -- resolved paths -------------------------------------------------------------
+    def resolved_run_dir(self) -> Path:
+        return Path(self.run_dir.replace("${name}", self.name))
+
+    def data_path(self, split: str) -> str:
+        """The split's source with relative file paths resolved against the data directory."""
+        source = getattr(self.data, split)
+        if source.startswith("hf:"):
+            return source
+        path = Path(os.path.expanduser(source))
+        if not path.is_absolute() and self.data.dir:
+            path = Path(self.data.dir) / path
+        return str(path)
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif kind == "literal_error":
+            allowed = e.get("ctx", {}).get("expected", "")
+            msg = f"got {e.get('input')!r}, allowed: {allowed}"
+        else:
+            msg = f"{e['msg']} (got {e.get('input')!r})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (['a','b','c'], yaml-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    if not key:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    return key.split("."), yaml.safe_load(raw) if raw != "" else ""
+
+
+def apply_override(tree: dict, path: list[str], value: Any) -> None:
+    node: Any = tree
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(node, part, path[: i + 1])]
+        else:
+            node = node.setdefault(part, {})
+            if node is None:
+                node = {}
+    last = path[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, path)] = value
+    else:
+        node[last] = value
+
+
+def _list_index(node: list, part: str, path: list[str]) -> int:
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    for i, item in enumerate(node):  # students.<name>.key addresses a student by name
+        if isinstance(item, dict) and item.get("name") == part:
+            return i
+    raise ConfigError(f"--set {'.'.join(path)}: no list item {part!r} (use an index or a student name)")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, data_dir: str | None = None) -> RunConfig:
+    """Read, override and validate a YAML config; check that every input file exists."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys")
+    # A student given by name only in overrides: students.<name>.x -> matched by name.
+    for text in overrides or []:
+        key_path, value = parse_override(text)
+        if key_path[0] == "students" and "students" not in tree:
+            tree["students"] = [StudentConfig().model_dump()]
+        apply_override(tree, key_path, value)
+    data = tree.setdefault("data", {}) if isinstance(tree.get("data", {}), dict) else tree.get("data")
+    if isinstance(data, dict):
+        chosen = data_dir or os.environ.get(DATA_DIR_ENV) or data.get("dir")
+        if chosen:
+            data["dir"] = str(Path(os.path.expanduser(chosen)).resolve())
+    try:
+        config = RunConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, str(path))) from None
+    check_inputs_exist(config)
+    return config
+
+
+def check_inputs_exist(config: RunConfig) -> None:
+    missing = []
+    for split in ("train", "dev", "test"):
+        source = config.data_path(split)
+        if source.startswith("hf:"):
+            continue
+        if not Path(source).is_file():
+            missing.append(f"  data.{split}: file not found: {source}")
+    if missing:
+        hint = "" if config.data.dir else f" (relative paths need --data-dir or ${DATA_DIR_ENV})"
+        raise ConfigError("missing input files" + hint + ":\n" + "\n".join(missing))
+    teacher = config.teacher.model
+    if not teacher.startswith("embedded:") and _looks_like_path(teacher) and not Path(teacher).exists():
+        raise ConfigError(f"teacher.model: no such directory: {teacher}")
+    if teacher.startswith("embedded:") and teacher != EMBEDDED_TEACHER:
+        raise ConfigError(f"teacher.model: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.path.sep in name and Path(name).exists()
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,190 @@
+"""Readers for labeled single-sentence classification splits.
+
+Sources: ``.tsv`` / ``.csv`` / ``.jsonl`` files (columns chosen by name, or by 0-based
+index for files without a header) and ``hf:NAME[:CONFIG][@SPLIT]`` through the
+``datasets`` library. Every malformed row raises ``DataError`` naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taskdistil.errors import DataError
+
+csv.field_size_limit(1 << 30)
+
+
+@dataclass
+class Split:
+    """Texts and raw (string) labels of one split; ``lines[i]`` is where example i was read."""
+
+    source: str
+    texts: list[str]
+    labels: list[str]
+    lines: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def where(self, i: int) -> str:
+        return f"{self.source}, line {self.lines[i]}" if self.lines else f"{self.source}, example {i}"
+
+
+def read_split(
+    source: str,
+    text_column: str | int = "sentence",
+    label_column: str | int = "label",
+    fmt: str = "auto",
+    header: bool = True,
+    default_hf_split: str = "train",
+) -> Split:
+    if source.startswith("hf:"):
+        split = _read_hf(source, text_column, label_column, default_hf_split)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{source}: file not found")
+        kind = _format_of(path) if fmt == "auto" else fmt
+        if kind == "jsonl":
+            split = _read_jsonl(path, text_column, label_column)
+        else:
+            split = _read_delimited(path, "\t" if kind == "tsv" else ",", text_column, label_column, header)
+    if not split.texts:
+        raise DataError(f"{source}: no examples (empty file or split)")
+    return split
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".txt"):
+        return "tsv"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".json"):
+        return "jsonl"
+    raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; set data.format (tsv, csv, jsonl)")
+
+
+def _column_index(header_row: list[str] | None, column: str | int, path: Path, role: str) -> int:
+    if isinstance(column, int):
+        return column
+    if header_row is None:
+        if column.isdigit():
+            return int(column)
+        raise DataError(f"{path}: data.header is false, so data.{role}_column must be a 0-based index, got {column!r}")
+    names = [h.strip() for h in header_row]
+    if column not in names:
+        raise DataError(f"{path}, line 1: no column {column!r} for data.{role}_column; columns: {names}")
+    return names.index(column)
+
+
+def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: str | int, header: bool) -> Split:
+    texts, labels, lines = [], [], []
+    # utf-8-sig drops a BOM; TSV has no quoting convention in the corpora we read.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
+            header_row = None
+            if header:
+                header_row = next(reader, None)
+                if header_row is None:
+                    raise DataError(f"{path}: empty file")
+            ti = _column_index(header_row, text_col, path, "text")
+            li = _column_index(header_row, label_col, path, "label")
+            width = len(header_row) if header_row else None
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not c.strip() for c in row):
+                    continue  # blank line
+                if width is not None and len(row) != width:
+                    raise DataError(f"{path}, line {line}: expected {width} columns, found {len(row)}")
+                if max(ti, li) >= len(row):
+                    raise DataError(f"{path}, line {line}: expected at least {max(ti, li) + 1} columns, found {len(row)}")
+                text, label = row[ti].strip(), row[li].strip()
+                if not text:
+                    raise DataError(f"{path}, line {line}: empty text")
+                if not label:
+                    raise DataError(f"{path}, line {line}: empty label")
+                texts.append(text)
+                labels.append(label)
+                lines.append(line)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: {err}") from None
+    return Split(str(path), texts, labels, lines)
+
+
+def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
+    texts, labels, lines = [], [], []
+    with path.open(encoding="utf-8-sig") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {line_no}: expected a JSON object")
+            for col, role in ((text_col, "text"), (label_col, "label")):
+                if str(col) not in row:
+                    raise DataError(f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
+            text, label = row[str(text_col)], row[str(label_col)]
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"{path}, line {line_no}: empty or non-string text")
+            if label is None or str(label).strip() == "":
+                raise DataError(f"{path}, line {line_no}: empty label")
+            texts.append(text.strip())
+            labels.append(str(label).strip())
+            lines.append(line_no)
+    return Split(str(path), texts, labels, lines)
+
+
+def parse_hf_source(source: str, default_split: str) -> tuple[str, str | None, str]:
+    """``hf:NAME[:CONFIG][@SPLIT]`` -> (name, config, split)."""
+    spec = source[3:]
+    split = default_split
+    if "@" in spec:
+        spec, split = spec.rsplit("@", 1)
+    name, _, config = spec.partition(":")
+    if not name:
+        raise DataError(f"{source}: expected hf:NAME[:CONFIG][@SPLIT]")
+    return name, config or None, split
+
+
+def _read_hf(source: str, text_col: str | int, label_col: str | int, default_split: str) -> Split:
+    """Load through ``datasets``: a local ``save_to_disk`` directory, or a hub name (online)."""
+    import datasets
+
+    name, config, split = parse_hf_source(source, default_split)
+    try:
+        if Path(name).is_dir():
+            loaded = datasets.load_from_disk(name)
+            ds = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        else:
+            ds = datasets.load_dataset(name, config, split=split)
+    except KeyError:
+        raise DataError(f"{source}: no split {split!r}") from None
+    except Exception as err:  # network, missing dataset, bad config name
+        raise DataError(f"{source}: cannot load dataset: {err}") from None
+    for col, role in ((text_col, "text"), (label_col, "label")):
+        if str(col) not in ds.column_names:
+            raise DataError(f"{source}: no column {col!r} for data.{role}_column; columns: {ds.column_names}")
+    label_names = None
+    feature = ds.features.get(str(label_col))
+    if isinstance(feature, datasets.ClassLabel):
+        label_names = feature.names
+    texts, labels = [], []
+    for i, (text, label) in enumerate(zip(ds[str(text_col)], ds[str(label_col)])):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{source}, example {i}: empty or non-string text")
+        if label is None or (isinstance(label, int) and label < 0):
+            raise DataError(f"{source}, example {i}: missing label")
+        texts.append(text.strip())
+        labels.append(label_names[label] if label_names else str(label))
+    return Split(source, texts, labels, [])

@@ -1,0 +1,78 @@
+"""Student distillation: cached teacher logits -> student, through the one training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from taskdistil.artifact import save_student
+from taskdistil.config import StudentConfig
+from taskdistil.inference import batched_logits
+from taskdistil.losses import DistillLoss
+from taskdistil.students import build_student
+from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
+from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
+from taskdistil.tasks import classification_metrics, load_task_data
+from taskdistil.teacher.annotate import LogitStore
+from taskdistil.teacher.model import Teacher
+from taskdistil.train import LengthBuckets, fit
+from taskdistil.train.batching import pad_ids
+
+if TYPE_CHECKING:
+    from taskdistil.pipeline import Run
+
+
+def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[str]):
+    max_length = student.max_length or teacher.max_length
+    if student.tokenizer == "wordpiece":
+        return WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
+    return WordTokenizer.build(transfer_texts, student.lowercase, student.max_vocab, student.min_freq, max_length)
+
+
+def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict:
+    config = run.config
+    torch.manual_seed(config.seed)
+    data = load_task_data(config)
+    teacher = Teacher.load(run.teacher_model_dir)
+    store = LogitStore(run.annotate_dir, verify=True)
+    transfer_texts = data.train.texts
+    if len(store) != len(transfer_texts):
+        raise RuntimeError(f"annotations hold {len(store)} rows, transfer set has {len(transfer_texts)}")
+
+    tokenizer = build_tokenizer(student, teacher, transfer_texts)
+    too_long = config.data.too_long
+    train_ids = tokenizer.encode(transfer_texts, too_long, data.train.where)
+    dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
+    gold = torch.as_tensor(data.label_ids("train"))
+    dev_gold = data.label_ids("dev")
+
+    model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
+                          pad_id=tokenizer.pad_id, **student.model_dump(exclude={"kind"}))
+    if student.embeddings == "svd":
+        with torch.no_grad():
+            model.embedding.weight.copy_(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
+    del teacher.model  # the teacher's weights are not needed past this point
+
+    objective = DistillLoss(student.loss.soft, student.loss.temperature, student.loss.hard_weight)
+
+    def loss_fn(idx: np.ndarray) -> torch.Tensor:
+        ids, mask = pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)
+        out = model(ids, mask)
+        return objective(out.logits, torch.from_numpy(store[idx]), gold[idx])
+
+    def evaluate():
+        logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512)
+        return classification_metrics(logits, dev_gold)
+
+    batches = LengthBuckets([len(s) for s in train_ids], student.train.batch_size, seed=config.seed)
+    result = fit(model, loss_fn, batches, evaluate, student.train, stage_dir / "work", desc=f"student {student.name}")
+    provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
+                  "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
+                  "recipe": student.model_dump(mode="json"), "seed": config.seed, "dev": result.best}
+    save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task, provenance)
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"dev": result.best, "best_step": result.best_step, "steps": result.steps,
+            "stopped_early": result.stopped_early, "parameters": n_params, "history": result.history}

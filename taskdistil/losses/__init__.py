@@ -1,0 +1,5 @@
+"""Distillation losses: small modules over tensors, each docstring states formula and paper."""
+
+from taskdistil.losses.logits import DistillLoss, HardCE, LogitMSE, SoftKL
+
+__all__ = ["DistillLoss", "HardCE", "LogitMSE", "SoftKL"]

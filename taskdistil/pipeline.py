@@ -1,0 +1,230 @@
+"""The pipeline: teacher -> annotate -> distill (each student) -> exam.
+
+Each stage writes into its own directory under the run directory with a
+``manifest.json``: the stage's key (a hash of its configuration and input
+fingerprints), status, timing and outputs. A rerun skips a complete stage with the same
+key, resumes an unfinished one from its checkpoints, and redoes a stage whose inputs
+changed (its directory is cleared first, so no stale file survives).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from taskdistil import __version__
+from taskdistil.config import RunConfig, StudentConfig, dump_config
+from taskdistil.errors import StageError
+from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
+
+MANIFEST = "manifest.json"
+STAGES = ("teacher", "annotate", "distill", "exam")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def source_fingerprint(source: str) -> str:
+    """Content hash of a data file; for ``hf:`` sources the spec (plus local files, if a directory)."""
+    if source.startswith("hf:"):
+        name = source[3:].split("@")[0].split(":")[0]
+        path = Path(name)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            return sha256_json([source] + [(str(p.relative_to(path)), sha256_file(p)) for p in files])
+        return sha256_json(source)
+    return sha256_file(Path(source))
+
+
+class Run:
+    """Paths and stage bookkeeping of one run directory."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.dir = config.resolved_run_dir()
+        self._fingerprints: dict[str, str] = {}
+
+    # -- paths --------------------------------------------------------------------------
+    @property
+    def teacher_dir(self) -> Path:
+        return self.dir / "teacher"
+
+    @property
+    def teacher_model_dir(self) -> Path:
+        return self.teacher_dir / "model"
+
+    @property
+    def annotate_dir(self) -> Path:
+        return self.dir / "annotations"
+
+    def student_dir(self, name: str) -> Path:
+        return self.dir / "students" / name
+
+    def student_model_dir(self, name: str) -> Path:
+        return self.student_dir(name) / "model"
+
+    @property
+    def exam_dir(self) -> Path:
+        return self.dir / "exam"
+
+    # -- fingerprints -------------------------------------------------------------------
+    def data_fingerprint(self, split: str) -> str:
+        if split not in self._fingerprints:
+            self._fingerprints[split] = source_fingerprint(self.config.data_path(split))
+        return self._fingerprints[split]
+
+    def data_reading(self) -> dict:
+        d = self.config.data
+        return {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
+                "label_column": d.label_column, "too_long": d.too_long}
+
+    def completed_key(self, stage_dir: Path) -> str:
+        manifest = stage_dir / MANIFEST
+        if not manifest.is_file():
+            raise StageError(f"{stage_dir}: stage has not run; run `taskdistil run` or its earlier stages first")
+        m = read_json(manifest)
+        if m.get("status") != "complete":
+            raise StageError(f"{stage_dir}: stage did not finish; rerun it to resume")
+        return m["key"]
+
+    # -- the stage runner ---------------------------------------------------------------
+    def stage(self, name: str, stage_dir: Path, key_inputs: dict, body: Callable[[Path], dict],
+              force: bool = False) -> dict:
+        """Run ``body(stage_dir)`` unless a complete stage with the same key exists."""
+        key = sha256_json(key_inputs)
+        manifest_path = stage_dir / MANIFEST
+        previous = read_json(manifest_path) if manifest_path.is_file() else None
+        attempts = 1
+        if previous and not force:
+            if previous.get("key") == key and previous.get("status") == "complete":
+                log(f"[{name}] up to date, skipped ({stage_dir})")
+                return previous
+            if previous.get("key") == key:
+                attempts = previous.get("attempts", 1) + 1
+                log(f"[{name}] resuming an unfinished stage ({stage_dir})")
+            else:
+                log(f"[{name}] inputs changed: redoing ({stage_dir})")
+                shutil.rmtree(stage_dir)
+        elif previous and force:
+            shutil.rmtree(stage_dir)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        manifest = {"stage": name, "status": "running", "key": key, "inputs": key_inputs, "attempts": attempts,
+                    "started": _now(), "taskdistil_version": __version__}
+        write_json(manifest_path, manifest)
+        log(f"[{name}] running ({stage_dir})")
+        t0 = time.perf_counter()
+        outputs = body(stage_dir)
+        manifest.update(status="complete", finished=_now(), seconds=round(time.perf_counter() - t0, 2),
+                        outputs=outputs)
+        write_json(manifest_path, manifest)
+        log(f"[{name}] done in {manifest['seconds']:.1f} s")
+        return manifest
+
+
+# -- stage definitions --------------------------------------------------------------------
+
+def _prepare(config: RunConfig) -> Run:
+    run = Run(config)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.dir / "config.yaml", dump_config(config))
+    return run
+
+
+def teacher_stage(run: Run, force: bool = False) -> dict:
+    from taskdistil.tasks import load_task_data
+    from taskdistil.teacher.finetune import prepare_teacher
+
+    c = run.config
+    key_inputs = {"teacher": c.teacher.model_dump(mode="json"), "seed": c.seed, "data": run.data_reading(),
+                  "train": run.data_fingerprint("train"), "dev": run.data_fingerprint("dev")}
+
+    def body(stage_dir: Path) -> dict:
+        data = load_task_data(c)
+        return prepare_teacher(c, data, run.teacher_model_dir, stage_dir / "work")
+
+    return run.stage("teacher", run.teacher_dir, key_inputs, body, force)
+
+
+def _teacher_fingerprint(run: Run) -> str:
+    run.completed_key(run.teacher_dir)
+    return sha256_file(run.teacher_model_dir / "model.safetensors")
+
+
+def annotate_stage(run: Run, force: bool = False) -> dict:
+    from taskdistil.tasks import load_task_data
+    from taskdistil.teacher.annotate import annotate
+    from taskdistil.teacher.model import Teacher
+
+    c = run.config
+    key_inputs = {"teacher_weights": _teacher_fingerprint(run), "transfer": {"train": run.data_fingerprint("train")},
+                  "data": run.data_reading(), "shard_size": c.annotate.shard_size}
+
+    def body(stage_dir: Path) -> dict:
+        data = load_task_data(c)
+        teacher = Teacher.load(run.teacher_model_dir)
+        return annotate(teacher, data.train.texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
+                        c.data.too_long, data.train.where)
+
+    return run.stage("annotate", run.annotate_dir, key_inputs, body, force)
+
+
+def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
+    from taskdistil.distill import distill_student
+
+    c = run.config
+    key_inputs = {"student": student.model_dump(mode="json"), "seed": c.seed,
+                  "annotations": run.completed_key(run.annotate_dir),
+                  "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
+                  "data": run.data_reading()}
+
+    def body(stage_dir: Path) -> dict:
+        return distill_student(run, student, stage_dir)
+
+    return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force)
+
+
+def exam_stage(run: Run, force: bool = False) -> dict:
+    from taskdistil.exam import run_exam
+
+    c = run.config
+    key_inputs = {"exam": c.exam.model_dump(mode="json"), "teacher": run.completed_key(run.teacher_dir),
+                  "students": {s.name: run.completed_key(run.student_dir(s.name)) for s in c.students},
+                  "test": run.data_fingerprint("test"), "data": run.data_reading()}
+    return run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
+
+
+def run_all(config: RunConfig, force: bool = False) -> dict:
+    run = _prepare(config)
+    t0 = time.perf_counter()
+    teacher_stage(run, force)
+    annotate_stage(run, force)
+    for student in config.students:
+        distill_stage(run, student, force)
+    result = exam_stage(run, force)
+    log(f"run finished in {time.perf_counter() - t0:.1f} s; report: {run.dir / 'report.md'}")
+    return result
+
+
+def run_one(config: RunConfig, stage: str, force: bool = False, student: str | None = None) -> dict:
+    run = _prepare(config)
+    if stage == "teacher":
+        return teacher_stage(run, force)
+    if stage == "annotate":
+        return annotate_stage(run, force)
+    if stage == "distill":
+        chosen = [s for s in config.students if student is None or s.name == student]
+        if not chosen:
+            raise StageError(f"no student named {student!r}; students: {[s.name for s in config.students]}")
+        return {s.name: distill_stage(run, s, force) for s in chosen}
+    if stage == "exam":
+        return exam_stage(run, force)
+    raise StageError(f"unknown stage {stage!r}; stages: {STAGES}")

@@ -1,0 +1,13 @@
+"""Typed model output shared by students."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class StudentOutput:
+    logits: torch.Tensor  # (B, C)
+    pooled: torch.Tensor | None = None  # (B, D) sentence representation before the head

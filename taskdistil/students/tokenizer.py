@@ -1,0 +1,125 @@
+"""Student tokenizers: the teacher's WordPiece (``tokenizer.json``) or a word-level vocabulary.
+
+Both map texts to id lists, know their pad id and vocabulary size, and save themselves
+into a model directory so a student predicts without the teacher's files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from taskdistil.errors import ArtifactError, DataError
+
+WORD_VOCAB = "vocab.txt"
+WORDPIECE_FILE = "tokenizer.json"
+_WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+class _Truncating:
+    max_length: int
+
+    def _fit(self, ids: list[int], i: int, too_long: str, where) -> list[int]:
+        if len(ids) <= self.max_length:
+            return ids
+        if too_long == "error":
+            place = where(i) if where else f"example {i}"
+            raise DataError(f"{place}: text has {len(ids)} tokens, more than max_length {self.max_length}; "
+                            "raise max_length or set data.too_long: truncate")
+        return ids[: self.max_length]
+
+
+class WordPieceTokenizer(_Truncating):
+    """The teacher's sub-word tokenizer (fast ``tokenizers`` backend), with [CLS]/[SEP]."""
+
+    kind = "wordpiece"
+
+    def __init__(self, backend, max_length: int):
+        self.backend = backend
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        self.max_length = max_length
+        pad = backend.token_to_id("[PAD]")
+        self.pad_id = 0 if pad is None else pad
+
+    @classmethod
+    def from_teacher(cls, hf_tokenizer, max_length: int) -> "WordPieceTokenizer":
+        from tokenizers import Tokenizer
+
+        if not getattr(hf_tokenizer, "is_fast", False):
+            raise ArtifactError("student tokenizer 'wordpiece' needs a fast (tokenizer.json) teacher tokenizer")
+        return cls(Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()), max_length)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size()
+
+    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+        encodings = self.backend.encode_batch(list(texts))
+        return [self._fit(e.ids, i, too_long, where) for i, e in enumerate(encodings)]
+
+    def save(self, out_dir: Path) -> dict:
+        self.backend.save(str(Path(out_dir) / WORDPIECE_FILE))
+        return {"kind": self.kind, "max_length": self.max_length, "file": WORDPIECE_FILE}
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict) -> "WordPieceTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(Path(model_dir) / meta["file"])), meta["max_length"])
+
+
+class WordTokenizer(_Truncating):
+    """Words and punctuation by a Unicode regex; ids by frequency in the transfer set; 0 pad, 1 unknown."""
+
+    kind = "word"
+    PAD, UNK = "[PAD]", "[UNK]"
+
+    def __init__(self, vocab: list[str], lowercase: bool, max_length: int):
+        self.vocab = vocab
+        self.index = {w: i for i, w in enumerate(vocab)}
+        self.lowercase = lowercase
+        self.max_length = max_length
+        self.pad_id, self.unk_id = 0, 1
+
+    @classmethod
+    def build(cls, texts: Sequence[str], lowercase: bool, max_size: int, min_freq: int,
+              max_length: int) -> "WordTokenizer":
+        counts = Counter()
+        for text in texts:
+            counts.update(cls._split(text, lowercase))
+        words = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_freq]
+        return cls([cls.PAD, cls.UNK] + words[: max(0, max_size - 2)], lowercase, max_length)
+
+    @staticmethod
+    def _split(text: str, lowercase: bool) -> list[str]:
+        return _WORD_RE.findall(text.lower() if lowercase else text)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+        out = []
+        for i, text in enumerate(texts):
+            ids = [self.index.get(w, self.unk_id) for w in self._split(text, self.lowercase)] or [self.unk_id]
+            out.append(self._fit(ids, i, too_long, where))
+        return out
+
+    def save(self, out_dir: Path) -> dict:
+        (Path(out_dir) / WORD_VOCAB).write_text("\n".join(self.vocab) + "\n", encoding="utf-8")
+        return {"kind": self.kind, "max_length": self.max_length, "lowercase": self.lowercase, "file": WORD_VOCAB}
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict) -> "WordTokenizer":
+        vocab = (Path(model_dir) / meta["file"]).read_text(encoding="utf-8").split("\n")[:-1]
+        return cls(vocab, meta["lowercase"], meta["max_length"])
+
+
+def load_student_tokenizer(model_dir: Path, meta: dict):
+    kinds = {"wordpiece": WordPieceTokenizer, "word": WordTokenizer}
+    if meta.get("kind") not in kinds:
+        raise ArtifactError(f"{model_dir}: unknown tokenizer kind {meta.get('kind')!r}; known: {sorted(kinds)}")
+    return kinds[meta["kind"]].load(model_dir, meta)

@@ -1,0 +1,1 @@
+"""Teacher: fine-tune any HF encoder, annotate transfer sets with its logits."""

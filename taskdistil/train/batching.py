@@ -1,0 +1,56 @@
+"""Length-bucketed batches: deterministic per (seed, epoch), so a resumed run replays them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+class LengthBuckets:
+    """Index batches of examples of similar length.
+
+    Shuffles, sorts by length inside pools of ``pool_batches`` batches (little padding),
+    then shuffles the batches. With ``shuffle=False`` batches follow sorted length
+    (inference order).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, shuffle: bool = True,
+                 pool_batches: int = 50):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.pool = batch_size * pool_batches
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def epoch(self, epoch: int) -> list[np.ndarray]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(n)
+        batches = []
+        for start in range(0, n, self.pool):
+            pool = order[start:start + self.pool]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches.extend(pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def iterate(self, epoch: int) -> Iterator[np.ndarray]:
+        yield from self.epoch(epoch)
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists -> (ids (B, T) long, mask (B, T) long)."""
+    width = max(1, max(len(s) for s in sequences))
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
