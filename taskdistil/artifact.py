@@ -74,7 +74,10 @@ def load_student_model(path: Path) -> tuple[nn.Module, dict]:
     from taskdistil.students import STUDENT_KINDS
 
     path = Path(path)
-    meta = read_json(path / CONFIG)
+    try:
+        meta = read_json(path / CONFIG)
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path / CONFIG}: cannot read ({err})") from None
     if meta.get("format") != STUDENT_FORMAT:
         raise ArtifactError(f"{path / CONFIG}: not a taskdistil student (format {meta.get('format')!r})")
     if meta["kind"] not in STUDENT_KINDS:

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             run_all(config, force=args.force)
         else:
             run_one(config, args.command, force=args.force, student=getattr(args, "student", None))
+        report = config.resolved_run_dir() / "report.md"
+        if args.command in ("run", "exam") and report.is_file():
+            print(report.read_text(encoding="utf-8"))
         return 0
     except TaskDistilError as err:
         print(f"taskdistil: error: {err}", file=sys.stderr)

@@ -62,7 +62,7 @@ def measure_latency(models: Sequence[Timed], batch_size: int, threads: int, warm
     try:
         batches = {m.name: make_batches(m.encoded, m.pad_id, batch_size) for m in models}
         samples: dict[str, list[float]] = {m.name: [] for m in models}
-        per_round = max(3, max_batches // rounds)
+        per_round = max(1, max_batches // rounds)  # never more than max_batches in all
         for r in range(rounds):
             for m in models:
                 samples[m.name] += _time_batches(m.forward, batches[m.name], r * per_round, warmup,

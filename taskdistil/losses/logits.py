@@ -35,13 +35,13 @@ class SoftKL(nn.Module):
 
 
 class HardCE(nn.Module):
-    """L = CE(y, softmax(z_s)) over examples with a gold label; labels < 0 (unlabeled) are ignored.
+    """L = CE(y, softmax(z_s)) over examples with a gold label; label -1 (unlabeled) is ignored.
 
     student_logits: (B, C); labels: (B,) long.
     """
 
     def forward(self, student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if bool((labels < 0).all()):
+        if bool((labels == -1).all()):
             return student_logits.sum() * 0.0
         return F.cross_entropy(student_logits, labels, ignore_index=-1)
 

@@ -20,6 +20,7 @@ _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 class _Truncating:
     max_length: int
+    keep_last: bool = False  # keep the final special token ([SEP]) when truncating
 
     def _fit(self, ids: list[int], i: int, too_long: str, where) -> list[int]:
         if len(ids) <= self.max_length:
@@ -28,6 +29,8 @@ class _Truncating:
             place = where(i) if where else f"example {i}"
             raise DataError(f"{place}: text has {len(ids)} tokens, more than max_length {self.max_length}; "
                             "raise max_length or set data.too_long: truncate")
+        if self.keep_last:
+            return ids[: self.max_length - 1] + ids[-1:]
         return ids[: self.max_length]
 
 
@@ -35,6 +38,7 @@ class WordPieceTokenizer(_Truncating):
     """The teacher's sub-word tokenizer (fast ``tokenizers`` backend), with [CLS]/[SEP]."""
 
     kind = "wordpiece"
+    keep_last = True  # truncate like the teacher: [CLS] ... [SEP]
 
     def __init__(self, backend, max_length: int):
         self.backend = backend
