@@ -98,7 +98,7 @@ class LossConfig(_Strict):
 
 class StudentConfig(_Strict):
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["bilstm"] = "bilstm"
+    kind: Literal["bilstm", "cnn"] = "bilstm"
     tokenizer: Literal["wordpiece", "word"] = "wordpiece"
     lowercase: bool = True
     max_vocab: int = Field(50000, ge=10, description="word tokenizer: largest vocabulary kept")
@@ -107,11 +107,13 @@ class StudentConfig(_Strict):
     # validate_default: the svd/word rule below must also catch the default "svd".
     embeddings: Literal["random", "svd"] = Field("svd", validate_default=True)
     embedding_dim: int = Field(300, ge=1)
-    hidden_size: int = Field(150, ge=1)
-    num_layers: int = Field(1, ge=1)
-    fc_dim: int = Field(200, ge=1)
+    hidden_size: int = Field(150, ge=1, description="bilstm: units per direction")
+    num_layers: int = Field(1, ge=1, description="bilstm: stacked layers")
+    fc_dim: int = Field(200, ge=1, description="bilstm: ReLU layer units")
     dropout: float = Field(0.1, ge=0, lt=1)
-    pooling: Literal["last", "max", "mean"] = "last"
+    pooling: Literal["last", "max", "mean"] = Field("last", description="bilstm: how states become one vector")
+    filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="cnn: convolution widths")
+    num_filters: int = Field(100, ge=1, description="cnn: filters per width")
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig(
         epochs=10, batch_size=50, learning_rate=1e-3, optimizer="adam", scheduler="constant",

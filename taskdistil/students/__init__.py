@@ -8,9 +8,10 @@ from torch import nn
 
 from taskdistil.errors import ArtifactError
 from taskdistil.students.bilstm import BiLSTMConfig, BiLSTMStudent
+from taskdistil.students.cnn import CNNConfig, CNNStudent
 from taskdistil.students.output import StudentOutput
 
-STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent}
+STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent}
 
 
 def build_student(kind: str, **settings) -> nn.Module:
@@ -22,4 +23,4 @@ def build_student(kind: str, **settings) -> nn.Module:
     return cls(cls.config_class(**{k: v for k, v in settings.items() if k in names}))
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMStudent", "STUDENT_KINDS", "StudentOutput", "build_student"]
+__all__ = ["BiLSTMConfig", "BiLSTMStudent", "CNNConfig", "CNNStudent", "STUDENT_KINDS", "StudentOutput", "build_student"]

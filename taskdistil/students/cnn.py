@@ -1,0 +1,58 @@
+"""Kim (2014) CNN student: embeddings -> parallel 1-D convolutions -> max over time -> logits.
+
+Default: filter widths 3, 4, 5 with 100 filters each, ReLU, dropout 0.5 before the output
+layer. Max pooling only looks at windows that start inside the text, so results do not
+depend on how much padding a batch adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from taskdistil.students.output import StudentOutput
+
+
+@dataclass
+class CNNConfig:
+    vocab_size: int
+    num_labels: int
+    pad_id: int = 0
+    embedding_dim: int = 300
+    filter_widths: tuple[int, ...] = (3, 4, 5)
+    num_filters: int = 100
+    dropout: float = 0.5
+
+
+class CNNStudent(nn.Module):
+    config_class = CNNConfig
+    kind = "cnn"
+
+    def __init__(self, config: CNNConfig):
+        super().__init__()
+        config.filter_widths = tuple(config.filter_widths)
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
+        self.convs = nn.ModuleList(nn.Conv1d(config.embedding_dim, config.num_filters, w) for w in config.filter_widths)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.num_filters * len(config.filter_widths), config.num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        widest = max(self.config.filter_widths)
+        if input_ids.shape[1] < widest:  # too short for the widest filter: pad with pad ids
+            extra = widest - input_ids.shape[1]
+            input_ids = F.pad(input_ids, (0, extra), value=self.config.pad_id)
+            attention_mask = F.pad(attention_mask, (0, extra), value=0)
+        lengths = attention_mask.sum(1)  # (B,)
+        x = self.embedding(input_ids).transpose(1, 2)  # (B, E, T); pad rows of the table are zero
+        pooled = []
+        for width, conv in zip(self.config.filter_widths, self.convs):
+            feature = torch.relu(conv(x))  # (B, F, T - w + 1)
+            starts = torch.arange(feature.shape[2], device=feature.device)  # window start positions
+            valid = starts.unsqueeze(0) < (lengths - width + 1).clamp(min=1).unsqueeze(1)  # (B, T - w + 1)
+            pooled.append(feature.masked_fill(~valid.unsqueeze(1), float("-inf")).max(dim=2).values)  # (B, F)
+        features = torch.cat(pooled, dim=1)  # (B, F * len(widths))
+        return StudentOutput(logits=self.classifier(self.dropout(features)), pooled=features)
