@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest:  # texts after an option (`predict DIR --proba "text"`) are texts; anything else is an error
+        if args.command != "predict" or any(r.startswith("-") for r in rest):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.texts += rest
     try:
         if args.command == "predict":
             return _predict(args)

@@ -174,7 +174,28 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
         return annotate(teacher, data.train.texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
                         c.data.too_long, data.train.where)
 
+    _reopen_if_damaged(run.annotate_dir)
     return run.stage("annotate", run.annotate_dir, key_inputs, body, force)
+
+
+def _reopen_if_damaged(stage_dir: Path) -> None:
+    """A complete annotation whose shards fail their checksums (or are missing) is marked
+    unfinished, so the stage resumes and recomputes just the bad shards."""
+    from taskdistil.errors import ArtifactError
+    from taskdistil.teacher.annotate import LogitStore
+
+    manifest_path = stage_dir / MANIFEST
+    if not manifest_path.is_file():
+        return
+    manifest = read_json(manifest_path)
+    if manifest.get("status") != "complete":
+        return
+    try:
+        LogitStore(stage_dir, verify=True)
+    except (ArtifactError, OSError, ValueError) as err:
+        log(f"[annotate] stored annotations are damaged ({err}); recomputing them")
+        manifest["status"] = "damaged"
+        write_json(manifest_path, manifest)
 
 
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
