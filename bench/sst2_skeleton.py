@@ -43,7 +43,8 @@ def main() -> None:
     for stage_dir in [run_dir / "teacher", run_dir / "annotations", *sorted((run_dir / "students").iterdir())]:
         manifest = read_json(stage_dir / "manifest.json")
         attempts[manifest["stage"]] = manifest.get("attempts", 1)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
     results = {
         "teacher_acc": teacher["metrics"]["accuracy"],
         "student_acc": student["metrics"]["accuracy"],

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from taskdistil.progress import progress
 
+from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets, pad_ids
 
 Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids (B, T), mask (B, T)) -> logits (B, C)

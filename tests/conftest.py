@@ -82,6 +82,19 @@ def tiny_run_config(tmp_path, sst2_small, tiny_teacher) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """One torch thread, here and in child processes: tiny models gain nothing from more, and on a
+    busy 2-core machine oversubscribed threads make each step 5-10x slower."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch):
     monkeypatch.delenv("TASKDISTIL_DATA", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from taskdistil.errors import ArtifactError
 from taskdistil.teacher.annotate import SHARDS, LogitStore, annotate
@@ -17,13 +16,6 @@ TEXTS = ["a fine film", "not good at all", "the acting is superb , the plot less
          "a triumph", "i laughed , i cried , i left early"]
 SHARD_NAMES = ["logits-00000.npy", "logits-00001.npy", "logits-00002.npy"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,6 @@ SENTENCES = ["a great , moving film .", "dull and far too long", "it is a film",
 PROBES = SENTENCES + ["an unseen word salad", "great", "", "film " * 30]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture
 def student(tmp_path):

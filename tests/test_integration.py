@@ -11,7 +11,6 @@ shared 2-core machine two threads are several times slower.
 from __future__ import annotations
 
 import pytest
-import torch
 import yaml
 
 from taskdistil.cli import main
@@ -19,13 +18,6 @@ from taskdistil.io import read_json
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_embedded_minilm_pipeline_end_to_end(tmp_path, sst2_small):

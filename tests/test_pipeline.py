@@ -23,17 +23,6 @@ from conftest import tiny_config
 STAGE_DIRS = {"teacher": "teacher", "annotate": "annotations", "distill:bilstm": "students/bilstm", "exam": "exam"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """One torch thread (in process and in child processes): much faster on a busy 2-core machine."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def manifests(run_dir: Path) -> dict[str, dict]:
     return {stage: read_json(run_dir / d / "manifest.json") for stage, d in STAGE_DIRS.items()}
@@ -311,7 +300,8 @@ def test_predict_and_load_self_contained_student(tmp_path, run_copy, capsys):
     proba = json.loads(capsys.readouterr().out)["proba"]
     assert set(proba) == {"0", "1"} and abs(sum(proba.values()) - 1) < 1e-3
     assert main(["predict", str(student_dir), "--proba", "fine", "dull"]) == 0  # options may follow the dir
-    assert [json.loads(line)["proba"].keys() == proba.keys() for line in capsys.readouterr().out.splitlines()] == [True, True]
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["proba"].keys() == proba.keys() for line in lines] == [True, True]
 
     assert sorted(p.name for p in student_dir.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
     for pattern in ("*.bin", "*.pt", "*.pkl", "*.pickle", "*.pth"):

@@ -28,17 +28,6 @@ from conftest import tiny_config
 TIMEOUT = 120
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """One torch thread (in process and in child processes): much faster on a busy 2-core machine."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def edit_config(path: Path, **sections) -> Path:
     tree = yaml.safe_load(path.read_text())
@@ -197,8 +186,8 @@ def test_killed_annotation_resumes_at_shard_granularity(tmp_path, sst2_small, ti
     assert len(store) == n
 
     # The resumed logits are the teacher's logits for the transfer set, in order.
-    from taskdistil.tasks import load_task_data
     from taskdistil.config import load_config
+    from taskdistil.tasks import load_task_data
     from taskdistil.teacher.model import Teacher
 
     teacher = Teacher.load(run_dir / "teacher" / "model")

@@ -14,14 +14,6 @@ from taskdistil.train.batching import pad_ids
 POOLINGS = ["last", "max", "mean"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids contention with other work on a small machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 VOCAB, LABELS = 50, 3
 
 

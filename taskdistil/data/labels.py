@@ -31,7 +31,8 @@ class LabelMap:
         for i, label in enumerate(split.labels):
             if label not in index:
                 raise DataError(
-                    f"{split.where(i)}: label {label!r} does not occur in the training split; known labels: {list(self.labels)}"
+                    f"{split.where(i)}: label {label!r} does not occur in the training split; "
+                    f"known labels: {list(self.labels)}"
                 )
             out.append(index[label])
         return out

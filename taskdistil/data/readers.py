@@ -103,7 +103,8 @@ def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: 
                 if width is not None and len(row) != width:
                     raise DataError(f"{path}, line {line}: expected {width} columns, found {len(row)}")
                 if max(ti, li) >= len(row):
-                    raise DataError(f"{path}, line {line}: expected at least {max(ti, li) + 1} columns, found {len(row)}")
+                    raise DataError(
+                        f"{path}, line {line}: expected at least {max(ti, li) + 1} columns, found {len(row)}")
                 text, label = row[ti].strip(), row[li].strip()
                 if not text:
                     raise DataError(f"{path}, line {line}: empty text")
@@ -133,7 +134,8 @@ def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
                 raise DataError(f"{path}, line {line_no}: expected a JSON object")
             for col, role in ((text_col, "text"), (label_col, "label")):
                 if str(col) not in row:
-                    raise DataError(f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
+                    raise DataError(
+                        f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
             text, label = row[str(text_col)], row[str(label_col)]
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{path}, line {line_no}: empty or non-string text")

@@ -28,7 +28,8 @@ class Timed:
     pad_id: int
 
 
-def make_batches(encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def make_batches(encoded: Sequence[Sequence[int]], pad_id: int,
+                 batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Consecutive test examples in file order, padded as a server would pad them."""
     return [pad_ids(encoded[i:i + batch_size], pad_id) for i in range(0, len(encoded), batch_size)]
 

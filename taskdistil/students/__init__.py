@@ -23,4 +23,5 @@ def build_student(kind: str, **settings) -> nn.Module:
     return cls(cls.config_class(**{k: v for k, v in settings.items() if k in names}))
 
 
-__all__ = ["BiLSTMConfig", "BiLSTMStudent", "CNNConfig", "CNNStudent", "STUDENT_KINDS", "StudentOutput", "build_student"]
+__all__ = ["BiLSTMConfig", "BiLSTMStudent", "CNNConfig", "CNNStudent", "STUDENT_KINDS", "StudentOutput",
+           "build_student"]

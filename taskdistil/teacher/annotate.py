@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from taskdistil.progress import progress
 
 from taskdistil.errors import ArtifactError
-from taskdistil.io import read_json, sha256_file, write_json
 from taskdistil.inference import batched_logits
+from taskdistil.io import read_json, sha256_file, write_json
+from taskdistil.progress import progress
 from taskdistil.teacher.model import Teacher, encode_texts, hf_forward
 
 SHARDS = "shards.json"
@@ -67,7 +67,8 @@ class LogitStore:
                 raise ArtifactError(f"{out_dir / name}: checksum mismatch (corrupt shard); rerun annotation")
             self.shards.append(np.load(out_dir / name, mmap_mode="r", allow_pickle=False))
         if sum(len(s) for s in self.shards) != self.count:
-            raise ArtifactError(f"{out_dir}: shards hold {sum(len(s) for s in self.shards)} rows, expected {self.count}")
+            held = sum(len(s) for s in self.shards)
+            raise ArtifactError(f"{out_dir}: shards hold {held} rows, expected {self.count}")
 
     def __len__(self) -> int:
         return self.count

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from taskdistil.config import RunConfig
-from taskdistil.tasks import TaskData, classification_metrics
 from taskdistil.inference import batched_logits
+from taskdistil.tasks import TaskData, classification_metrics
 from taskdistil.teacher.model import encode_texts, hf_forward, load_finetuned, load_pretrained, save_teacher
 from taskdistil.train import LengthBuckets, fit
 from taskdistil.train.batching import pad_ids

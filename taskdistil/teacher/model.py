@@ -18,8 +18,8 @@ import torch
 from taskdistil import __version__
 from taskdistil.config import EMBEDDED_TEACHER
 from taskdistil.errors import ArtifactError, DataError
-from taskdistil.io import read_json, write_json
 from taskdistil.inference import batched_logits
+from taskdistil.io import read_json, write_json
 
 TEACHER_META = "taskdistil.json"
 
@@ -131,7 +131,8 @@ class Teacher:
         return batched_logits(hf_forward(self.model), encoded, self.pad_id, batch_size, desc)
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: str = "error", where=None) -> list[list[int]]:
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: str = "error",
+                 where=None) -> list[list[int]]:
     """Token ids with special tokens. Over-long texts raise (naming ``where(i)``) or are truncated."""
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     for i, seq in enumerate(ids):

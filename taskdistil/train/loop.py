@@ -22,10 +22,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from taskdistil.progress import progress
-
 from taskdistil.config import TrainConfig
 from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
+from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
 
 CHECKPOINT = "checkpoint.safetensors"
