@@ -107,6 +107,8 @@ class StudentConfig(_Strict):
     # validate_default: the svd/word rule below must also catch the default "svd".
     embeddings: Literal["random", "svd"] = Field("svd", validate_default=True)
     embedding_dim: int = Field(300, ge=1)
+    embedding_mode: Literal["tuned", "frozen", "multichannel"] = Field(
+        "tuned", description="tune the table, freeze it, or both side by side (multichannel)")
     hidden_size: int = Field(150, ge=1, description="bilstm: units per direction")
     num_layers: int = Field(1, ge=1, description="bilstm: stacked layers")
     fc_dim: int = Field(200, ge=1, description="bilstm: ReLU layer units")

@@ -52,8 +52,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
                           pad_id=tokenizer.pad_id, **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
-        with torch.no_grad():
-            model.embedding.weight.copy_(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
+        model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
     del teacher.model  # the teacher's weights are not needed past this point
 
     objective = DistillLoss(student.loss.soft, student.loss.temperature, student.loss.hard_weight)

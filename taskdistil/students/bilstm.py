@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 
 
@@ -22,6 +23,7 @@ class BiLSTMConfig:
     num_labels: int
     pad_id: int = 0
     embedding_dim: int = 300
+    embedding_mode: str = "tuned"  # tuned | frozen | multichannel
     hidden_size: int = 150
     num_layers: int = 1
     fc_dim: int = 200
@@ -36,8 +38,9 @@ class BiLSTMStudent(nn.Module):
     def __init__(self, config: BiLSTMConfig):
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
-        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
+        self.embedding = WordEmbeddings(config.vocab_size, config.embedding_dim, config.pad_id,
+                                        config.embedding_mode)
+        self.lstm = nn.LSTM(self.embedding.out_dim, config.hidden_size, num_layers=config.num_layers,
                             batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)

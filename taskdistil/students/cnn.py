@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 
 
@@ -22,6 +23,7 @@ class CNNConfig:
     num_labels: int
     pad_id: int = 0
     embedding_dim: int = 300
+    embedding_mode: str = "tuned"  # tuned | frozen | multichannel
     filter_widths: tuple[int, ...] = (3, 4, 5)
     num_filters: int = 100
     dropout: float = 0.5
@@ -35,8 +37,10 @@ class CNNStudent(nn.Module):
         super().__init__()
         config.filter_widths = tuple(config.filter_widths)
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
-        self.convs = nn.ModuleList(nn.Conv1d(config.embedding_dim, config.num_filters, w) for w in config.filter_widths)
+        self.embedding = WordEmbeddings(config.vocab_size, config.embedding_dim, config.pad_id,
+                                        config.embedding_mode)
+        self.convs = nn.ModuleList(nn.Conv1d(self.embedding.out_dim, config.num_filters, w)
+                                   for w in config.filter_widths)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.num_filters * len(config.filter_widths), config.num_labels)
 
