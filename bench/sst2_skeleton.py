@@ -3,7 +3,7 @@
 Runs (or resumes) `taskdistil run examples/sst2.yaml` and writes the figures of
 BENCHMARKS.md to bench/results/sst2_skeleton.json.
 
-    TASKDISTIL_DATA=../shared/data python bench/sst2_skeleton.py [--set key=value ...]
+    TASKDISTIL_DATA=../shared/data python bench/sst2_skeleton.py [--run-dir DIR] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "examples" / "sst2.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--run-dir", default=str(REPO / "runs" / "bench" / "sst2"),
+                        help="a fresh directory times every stage; an existing one resumes / skips")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "sst2_skeleton.json"))
     args = parser.parse_args()
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, [*args.overrides, f"run_dir={args.run_dir}"])
     run_all(config)
     run_dir = config.resolved_run_dir()
     report = read_json(run_dir / "report.json")

@@ -98,6 +98,7 @@ class LossConfig(_Strict):
 
 class StudentConfig(_Strict):
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
     kind: Literal["bilstm", "cnn"] = "bilstm"
     tokenizer: Literal["wordpiece", "word"] = "wordpiece"
     lowercase: bool = True

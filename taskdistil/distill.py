@@ -34,7 +34,8 @@ def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: li
 
 def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict:
     config = run.config
-    torch.manual_seed(config.seed)
+    seed = config.seed if student.seed is None else student.seed
+    torch.manual_seed(seed)
     data = load_task_data(config)
     teacher = Teacher.load(run.teacher_model_dir)
     store = LogitStore(run.annotate_dir, verify=True)
@@ -66,11 +67,11 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512)
         return classification_metrics(logits, dev_gold)
 
-    batches = LengthBuckets([len(s) for s in train_ids], student.train.batch_size, seed=config.seed)
+    batches = LengthBuckets([len(s) for s in train_ids], student.train.batch_size, seed=seed)
     result = fit(model, loss_fn, batches, evaluate, student.train, stage_dir / "work", desc=f"student {student.name}")
     provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
-                  "recipe": student.model_dump(mode="json"), "seed": config.seed, "dev": result.best}
+                  "recipe": student.model_dump(mode="json"), "seed": seed, "dev": result.best}
     save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task, provenance)
     n_params = sum(p.numel() for p in model.parameters())
     return {"dev": result.best, "best_step": result.best_step, "steps": result.steps,

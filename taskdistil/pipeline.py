@@ -202,7 +202,9 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
     from taskdistil.distill import distill_student
 
     c = run.config
-    key_inputs = {"student": student.model_dump(mode="json"), "seed": c.seed,
+    # an unset student seed (inherit the run's) leaves keys of earlier runs as they were
+    recipe = student.model_dump(mode="json", exclude={"seed"} if student.seed is None else None)
+    key_inputs = {"student": recipe, "seed": c.seed,
                   "annotations": run.completed_key(run.annotate_dir),
                   "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
                   "data": run.data_reading()}
