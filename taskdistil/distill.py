@@ -10,6 +10,7 @@ import torch
 
 from taskdistil.artifact import save_student
 from taskdistil.config import StudentConfig
+from taskdistil.errors import StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss
 from taskdistil.students import build_student
@@ -41,14 +42,17 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     store = LogitStore(run.annotate_dir, verify=True)
     transfer_texts = data.train.texts
     if len(store) != len(transfer_texts):
-        raise RuntimeError(f"annotations hold {len(store)} rows, transfer set has {len(transfer_texts)}")
+        raise StageError(f"{run.annotate_dir}: annotations hold {len(store)} rows, the transfer set has "
+                         f"{len(transfer_texts)}; rerun `taskdistil annotate`")
 
     tokenizer = build_tokenizer(student, teacher, transfer_texts)
     too_long = config.data.too_long
     train_ids = tokenizer.encode(transfer_texts, too_long, data.train.where)
     dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
-    gold = torch.as_tensor(data.label_ids("train"))
-    dev_gold = data.label_ids("dev")
+    # Logit columns follow the teacher's label order (an adopted checkpoint may have its own).
+    to_teacher = np.asarray([teacher.labels.index(label) for label in data.labels.labels])
+    gold = torch.as_tensor(to_teacher[data.label_ids("train")])
+    dev_gold = to_teacher[data.label_ids("dev")]
 
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
                           pad_id=tokenizer.pad_id, **student.model_dump(exclude={"kind"}))

@@ -137,6 +137,19 @@ def test_student_setting_change_redoes_only_distill_and_exam(run_copy, capsys):
     assert bilstm["parameters"] == after["distill:bilstm"]["outputs"]["parameters"]
 
 
+def test_student_seed_is_deterministic_and_per_student(run_copy):
+    config, run_dir = run_copy
+    small = {"embedding_dim": 16, "hidden_size": 8, "fc_dim": 8, "train": {"epochs": 1, "batch_size": 32}}
+    edit_config(config, students=[{"name": "a", "seed": 3, **small}, {"name": "b", "seed": 3, **small},
+                                  {"name": "c", "seed": 4, **small}, {"name": "d", "kind": "cnn", "num_filters": 4,
+                                                                      "embedding_dim": 16, "train": {"epochs": 1}}])
+    assert main(["distill", str(config)]) == 0
+    weights = {n: (run_dir / "students" / n / "model" / "model.safetensors").read_bytes() for n in "abc"}
+    assert weights["a"] == weights["b"]  # same recipe, same seed: the same student, bit for bit
+    assert weights["a"] != weights["c"]
+    assert taskdistil.load(run_dir / "students" / "d" / "model").kind == "cnn"
+
+
 def test_new_teacher_weights_invalidate_annotations(run_copy, capsys):
     config, run_dir = run_copy
     weights = run_dir / "teacher" / "model" / "model.safetensors"
