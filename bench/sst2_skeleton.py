@@ -42,7 +42,8 @@ def main() -> None:
     by_name = {m["name"]: m for m in report["models"]}
     teacher, student = by_name["teacher"], by_name[config.students[0].name]
     attempts = {}
-    for stage_dir in [run_dir / "teacher", run_dir / "annotations", *sorted((run_dir / "students").iterdir())]:
+    student_dirs = [run_dir / "students" / s.name for s in config.students]
+    for stage_dir in [run_dir / "teacher", run_dir / "annotations", *student_dirs]:
         manifest = read_json(stage_dir / "manifest.json")
         attempts[manifest["stage"]] = manifest.get("attempts", 1)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
