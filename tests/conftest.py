@@ -10,6 +10,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Tests name their data directories explicitly; an inherited $TASKDISTIL_DATA (the Makefile
+# exports one) would override them, also in session- and module-scoped fixtures.
+os.environ.pop("TASKDISTIL_DATA", None)
 SHARED_DATA = Path(os.environ.get("TASKDISTIL_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
