@@ -342,3 +342,17 @@ def test_load_teacher_dir(run_copy, capsys):
 def test_predict_missing_dir_fails(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nothing"), "text"]) == 2
     assert str(tmp_path / "nothing") in capsys.readouterr().err
+
+
+def test_adopting_an_already_finetuned_teacher_keeps_it_as_is(tmp_path, run_copy, sst2_small, tiny_teacher):
+    _, run_dir = run_copy
+    finetuned = run_dir / "teacher" / "model"
+    config = config_for(tmp_path / "adopt", sst2_small, tiny_teacher)
+    edit_config(config, teacher={"model": str(finetuned), "finetuned": True, "max_length": 64})
+    assert main(["teacher", str(config)]) == 0
+    adopted_dir = tmp_path / "adopt" / "run" / "teacher"
+    assert read_json(adopted_dir / "manifest.json")["outputs"]["finetuned_here"] is False
+    texts = ["a fine film", "dull"]
+    original, adopted = taskdistil.load(finetuned), taskdistil.load(adopted_dir / "model")
+    assert adopted.labels == original.labels
+    assert adopted.logits(texts).tolist() == original.logits(texts).tolist()
