@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -40,9 +40,6 @@ class LengthBuckets:
             pool = pool[np.argsort(self.lengths[pool], kind="stable")]
             batches.extend(pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size))
         return [batches[i] for i in rng.permutation(len(batches))]
-
-    def iterate(self, epoch: int) -> Iterator[np.ndarray]:
-        yield from self.epoch(epoch)
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
