@@ -98,17 +98,26 @@ class Run:
 
     # -- the stage runner ---------------------------------------------------------------
     def stage(self, name: str, stage_dir: Path, key_inputs: dict, body: Callable[[Path], dict],
-              force: bool = False) -> dict:
-        """Run ``body(stage_dir)`` unless a complete stage with the same key exists."""
+              force: bool = False, damage: Callable[[Path], str | None] | None = None) -> dict:
+        """Run ``body(stage_dir)`` unless a complete stage with the same key exists.
+
+        ``damage(stage_dir)`` describes what is wrong with a complete stage's outputs (None if
+        nothing); a damaged stage is resumed, so ``body`` redoes just the damaged part.
+        """
         key = sha256_json(key_inputs)
         manifest_path = stage_dir / MANIFEST
         previous = read_json(manifest_path) if manifest_path.is_file() else None
         attempts = 1
         if previous and not force:
-            if previous.get("key") == key and previous.get("status") == "complete":
+            complete = previous.get("key") == key and previous.get("status") == "complete"
+            problem = damage(stage_dir) if complete and damage else None
+            if complete and problem is None:
                 log(f"[{name}] up to date, skipped ({stage_dir})")
                 return previous
-            if previous.get("key") == key:
+            if problem is not None:
+                attempts = previous.get("attempts", 1) + 1
+                log(f"[{name}] stored outputs are damaged ({problem}); recomputing them ({stage_dir})")
+            elif previous.get("key") == key:
                 attempts = previous.get("attempts", 1) + 1
                 log(f"[{name}] resuming an unfinished stage ({stage_dir})")
             else:
@@ -174,28 +183,19 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
         return annotate(teacher, data.train.texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
                         c.data.too_long, data.train.where)
 
-    _reopen_if_damaged(run.annotate_dir)
-    return run.stage("annotate", run.annotate_dir, key_inputs, body, force)
+    return run.stage("annotate", run.annotate_dir, key_inputs, body, force, damage=_annotation_damage)
 
 
-def _reopen_if_damaged(stage_dir: Path) -> None:
-    """A complete annotation whose shards fail their checksums (or are missing) is marked
-    unfinished, so the stage resumes and recomputes just the bad shards."""
+def _annotation_damage(stage_dir: Path) -> str | None:
+    """Why the stored shards cannot be used (failed checksum, missing file), or None."""
     from taskdistil.errors import ArtifactError
     from taskdistil.teacher.annotate import LogitStore
 
-    manifest_path = stage_dir / MANIFEST
-    if not manifest_path.is_file():
-        return
-    manifest = read_json(manifest_path)
-    if manifest.get("status") != "complete":
-        return
     try:
         LogitStore(stage_dir, verify=True)
     except (ArtifactError, OSError, ValueError) as err:
-        log(f"[annotate] stored annotations are damaged ({err}); recomputing them")
-        manifest["status"] = "damaged"
-        write_json(manifest_path, manifest)
+        return str(err)
+    return None
 
 
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
