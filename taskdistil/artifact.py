@@ -42,8 +42,9 @@ def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[st
 class Predictor:
     """What ``load`` returns: ``predict``, ``predict_proba`` and ``logits`` over raw texts."""
 
-    def __init__(self, forward, encode, pad_id: int, labels: Sequence[str], model: nn.Module, path: Path,
-                 kind: str):
+    def __init__(self, forward, encode, pad_id: int, labels: Sequence[str], model: nn.Module | None, path: Path,
+                 kind: str, runtime: str = "torch"):
+        self.runtime = runtime  # model is None unless the runtime is torch
         self._forward = forward
         self._encode = encode
         self.pad_id = pad_id
@@ -70,16 +71,22 @@ class Predictor:
         return [self.labels[i] for i in self.logits(texts, batch_size).argmax(-1)]
 
 
+def read_student_meta(path: Path) -> dict:
+    """A student directory's ``config.json``, checked to be one."""
+    try:
+        meta = read_json(Path(path) / CONFIG)
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{Path(path) / CONFIG}: cannot read ({err})") from None
+    if meta.get("format") != STUDENT_FORMAT:
+        raise ArtifactError(f"{Path(path) / CONFIG}: not a taskdistil student (format {meta.get('format')!r})")
+    return meta
+
+
 def load_student_model(path: Path) -> tuple[nn.Module, dict]:
     from taskdistil.students import STUDENT_KINDS
 
     path = Path(path)
-    try:
-        meta = read_json(path / CONFIG)
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path / CONFIG}: cannot read ({err})") from None
-    if meta.get("format") != STUDENT_FORMAT:
-        raise ArtifactError(f"{path / CONFIG}: not a taskdistil student (format {meta.get('format')!r})")
+    meta = read_student_meta(path)
     if meta["kind"] not in STUDENT_KINDS:
         raise ArtifactError(f"{path}: unknown student kind {meta['kind']!r}; known: {sorted(STUDENT_KINDS)}")
     cls = STUDENT_KINDS[meta["kind"]]
@@ -91,20 +98,45 @@ def load_student_model(path: Path) -> tuple[nn.Module, dict]:
     return model, meta
 
 
-def load(path: str | Path) -> Predictor:
-    """Load a saved student or teacher directory for prediction."""
+RUNTIMES = ("torch", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+
+
+def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -> Predictor:
+    """Load a saved student or teacher directory for prediction.
+
+    ``runtime``: ``torch`` (the safetensors weights), ``onnx`` or ``onnx-int8`` (the files
+    ``taskdistil export`` writes beside them; PyTorch weights are then not loaded).
+    ``threads`` sets onnxruntime's intra-op threads (default: all cores).
+    """
     from taskdistil.students.tokenizer import load_student_tokenizer
-    from taskdistil.teacher.model import TEACHER_META, Teacher, hf_forward
+    from taskdistil.teacher.model import TEACHER_META, Teacher, hf_forward, load_teacher_tokenizer
 
     path = Path(path)
+    if runtime not in RUNTIMES:
+        raise ArtifactError(f"runtime {runtime!r} is not one of {list(RUNTIMES)}")
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such model directory")
+    onnx_forward = None
+    if runtime != "torch":
+        from taskdistil.export.onnx import OnnxForward
+
+        onnx_forward = OnnxForward(path / ONNX_FILES[runtime], threads or torch.get_num_threads())
     if (path / TEACHER_META).is_file():
+        if onnx_forward is not None:
+            tokenizer, meta = load_teacher_tokenizer(path)
+            return Predictor(onnx_forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id,
+                             meta["labels"], None, path, "teacher", runtime)
         teacher = Teacher.load(path)
         return Predictor(hf_forward(teacher.model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
                          teacher.labels, teacher.model, path, "teacher")
     if not (path / CONFIG).is_file():
         raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
+    if onnx_forward is not None:
+        meta = read_student_meta(path)
+        tokenizer = load_student_tokenizer(path, meta["tokenizer"])
+        return Predictor(onnx_forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id, meta["labels"],
+                         None, path, meta["kind"], runtime)
     model, meta = load_student_model(path)
     tokenizer = load_student_tokenizer(path, meta["tokenizer"])
     return Predictor(lambda ids, mask: model(ids, mask).logits, lambda t: tokenizer.encode(t, "truncate"),

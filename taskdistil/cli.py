@@ -1,4 +1,4 @@
-"""Command line: ``taskdistil run|teacher|annotate|distill|exam|predict``."""
+"""Command line: ``taskdistil run|teacher|annotate|distill|export|exam|predict``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from taskdistil.errors import TaskDistilError
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="run configuration (YAML)")
+    p.add_argument("config", help="run configuration (YAML), or a run directory (its config.yaml is used)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set teacher.train.epochs=1 (repeatable)")
     p.add_argument("--data-dir", default=None, help="directory relative data paths resolve against "
@@ -29,16 +29,25 @@ def build_parser() -> argparse.ArgumentParser:
     for stage, text in (("teacher", "fine-tune (or adopt) the teacher"),
                         ("annotate", "teacher logits for the transfer set (cached on disk)"),
                         ("distill", "train the student(s)"),
-                        ("exam", "examine teacher and students; write report.md/report.json")):
+                        ("export", "ONNX fp32 + int8 copies of the teacher and student(s), parity-checked"),
+                        ("exam", "examine teacher and students in every runtime; write report.md/json/html")):
         p = sub.add_parser(stage, help=text)
         _config_args(p)
-        if stage == "distill":
+        if stage in ("distill", "export"):
             p.add_argument("--student", default=None, help="only this student (by name)")
+        if stage in ("exam",):
+            p.add_argument("--max-latency-ms", type=float, default=None,
+                           help="budget: batch-1 p50 latency at 1 thread (recommendation only)")
+            p.add_argument("--max-size-mb", type=float, default=None, help="budget: on-disk size of the runtime")
+            p.add_argument("--min-retention", type=float, default=None,
+                           help="budget: student metric / teacher metric, e.g. 0.97")
 
     p = sub.add_parser("predict", help="predict with a saved student (or teacher) directory")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin)")
     p.add_argument("--proba", action="store_true", help="print class probabilities too")
+    p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                   help="onnx/onnx-int8: an exported directory (`taskdistil export`)")
     return parser
 
 
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from taskdistil.config import load_config
         from taskdistil.pipeline import run_all, run_one
 
-        config = load_config(args.config, args.overrides, args.data_dir)
+        config = load_config(_config_path(args.config), args.overrides + _budget_overrides(args), args.data_dir)
         if args.command == "run":
             run_all(config, force=args.force)
         else:
@@ -72,6 +81,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _config_path(given: str) -> str:
+    """A run directory stands for the config.yaml the run wrote into it."""
+    from pathlib import Path
+
+    path = Path(given)
+    if path.is_dir():
+        if not (path / "config.yaml").is_file():
+            from taskdistil.errors import ConfigError
+
+            raise ConfigError(f"{path}: a directory without config.yaml is not a run directory")
+        return str(path / "config.yaml")
+    return given
+
+
+def _budget_overrides(args: argparse.Namespace) -> list[str]:
+    keys = ("max_latency_ms", "max_size_mb", "min_retention")
+    return [f"exam.{k}={getattr(args, k)}" for k in keys if getattr(args, k, None) is not None]
+
+
 def _predict(args: argparse.Namespace) -> int:
     from taskdistil.artifact import load
 
@@ -79,7 +107,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not texts:
         print("taskdistil: error: no texts given (arguments or stdin)", file=sys.stderr)
         return 2
-    model = load(args.model_dir)
+    model = load(args.model_dir, runtime=args.runtime)
     probs = model.predict_proba(texts)
     for text, row in zip(texts, probs):
         label = model.labels[int(row.argmax())]

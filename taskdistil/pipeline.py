@@ -22,7 +22,7 @@ from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
 
 MANIFEST = "manifest.json"
-STAGES = ("teacher", "annotate", "distill", "exam")
+STAGES = ("teacher", "annotate", "distill", "export", "exam")
 
 
 def log(message: str) -> None:
@@ -71,6 +71,13 @@ class Run:
 
     def student_model_dir(self, name: str) -> Path:
         return self.student_dir(name) / "model"
+
+    def export_stage_dir(self, name: str) -> Path:
+        return self.dir / "export" / name
+
+    def export_dir(self, name: str) -> Path:
+        """The shippable directory of a model ("teacher" or a student's name)."""
+        return self.export_stage_dir(name) / "model"
 
     @property
     def exam_dir(self) -> Path:
@@ -215,14 +222,43 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
     return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force)
 
 
-def exam_stage(run: Run, force: bool = False) -> dict:
-    from taskdistil.exam import run_exam
+def export_stage(run: Run, name: str, force: bool = False) -> dict:
+    """ONNX fp32 + int8 files beside a copy of the model ("teacher" or a student), parity-checked."""
+    from taskdistil.export.package import export_model
+    from taskdistil.tasks import load_task_data
 
     c = run.config
-    key_inputs = {"exam": c.exam.model_dump(mode="json"), "teacher": run.completed_key(run.teacher_dir),
-                  "students": {s.name: run.completed_key(run.student_dir(s.name)) for s in c.students},
+    source_stage, source_model = ((run.teacher_dir, run.teacher_model_dir) if name == "teacher"
+                                  else (run.student_dir(name), run.student_model_dir(name)))
+    key_inputs = {"model": run.completed_key(source_stage), "parity_texts": run.data_fingerprint("test"),
+                  "data": run.data_reading()}
+
+    def body(stage_dir: Path) -> dict:
+        texts = load_task_data(c).test.texts[:PARITY_TEXTS]
+        return export_model(source_model, run.export_dir(name), texts)
+
+    return run.stage(f"export:{name}", run.export_stage_dir(name), key_inputs, body, force)
+
+
+PARITY_TEXTS = 512
+
+
+def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> dict:
+    """Measure (keyed: skipped when nothing changed), then write the report under the budgets."""
+    from taskdistil.exam import run_exam
+    from taskdistil.exam.report import finalize_report
+
+    c = run.config
+    names = ["teacher"] + [s.name for s in c.students]
+    for name in names:
+        export_stage(run, name, force)
+    exports = {n: run.completed_key(run.export_stage_dir(n)) for n in names}
+    key_inputs = {"exam": c.exam.measurement(), "exports": exports,
+                  "groups": [s.model_dump(mode="json", exclude={"name"}) for s in c.students],
                   "test": run.data_fingerprint("test"), "data": run.data_reading()}
-    return run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
+    manifest = run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
+    finalize_report(run, budgets or c.exam.budgets())
+    return manifest
 
 
 def run_all(config: RunConfig, force: bool = False) -> dict:
@@ -248,6 +284,9 @@ def run_one(config: RunConfig, stage: str, force: bool = False, student: str | N
         if not chosen:
             raise StageError(f"no student named {student!r}; students: {[s.name for s in config.students]}")
         return {s.name: distill_stage(run, s, force) for s in chosen}
+    if stage == "export":
+        chosen = ["teacher"] + [s.name for s in config.students if student is None or s.name == student]
+        return {name: export_stage(run, name, force) for name in chosen}
     if stage == "exam":
         return exam_stage(run, force)
     raise StageError(f"unknown stage {stage!r}; stages: {STAGES}")

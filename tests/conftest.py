@@ -70,7 +70,10 @@ def tiny_config(tmp_path: Path, data_dir: Path, teacher: Path, **overrides) -> P
         "annotate": {"batch_size": 64, "shard_size": 128},
         "students": [{"name": "bilstm", "embedding_dim": 16, "hidden_size": 8, "fc_dim": 8,
                       "train": {"epochs": 2, "batch_size": 32}}],
-        "exam": {"warmup": 1, "max_batches": 3, "max_seconds": 0.2},
+        # fast exam settings: one thread count, two batch sizes, no BERT-base reference, no
+        # fresh-process memory probes (tests/test_exam.py covers those)
+        "exam": {"warmup": 1, "max_batches": 3, "max_seconds": 0.2, "threads": [1], "batch_sizes": [1, 32],
+                 "reference": "none", "memory": False},
     }
     for key, value in overrides.items():
         tree[key] = value

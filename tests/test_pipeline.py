@@ -20,7 +20,8 @@ from taskdistil.io import read_json, sha256_file
 
 from conftest import tiny_config
 
-STAGE_DIRS = {"teacher": "teacher", "annotate": "annotations", "distill:bilstm": "students/bilstm", "exam": "exam"}
+STAGE_DIRS = {"teacher": "teacher", "annotate": "annotations", "distill:bilstm": "students/bilstm",
+              "export:teacher": "export/teacher", "export:bilstm": "export/bilstm", "exam": "exam"}
 
 
 
@@ -74,20 +75,24 @@ def test_run_writes_report_and_complete_manifests(base_run):
     md = (run_dir / "report.md").read_text()
     assert "teacher" in md and "bilstm" in md
     report = read_json(run_dir / "report.json")
-    models = {m["name"]: m for m in report["models"]}
-    assert set(models) == {"teacher", "bilstm"}
-    for name, m in models.items():
-        assert 0.0 <= m["metrics"]["accuracy"] <= 1.0, name
-        assert m["parameters"] > 0, name
-        assert m["disk_bytes"] > 0, name
-        assert set(m["latency"]) == {"1", "32"}, name
+    models = {m["label"]: m for m in report["models"]}
+    runtimes = ("torch", "onnx", "onnx-int8")
+    assert set(models) == {f"{n} ({r})" for n in ("teacher", "bilstm") for r in runtimes}
+    for label, m in models.items():
+        assert 0.0 <= m["metrics"]["accuracy"] <= 1.0, label
+        assert m["parameters"] > 0, label
+        assert m["disk_bytes"] > 0, label
+        assert set(m["latency"]) == {"1"}, label  # thread counts
+        assert set(m["latency"]["1"]) == {"1", "32"}, label
         for bs in ("1", "32"):
-            lat = m["latency"][bs]
+            lat = m["latency"]["1"][bs]
             assert lat["batch_size"] == int(bs)
-            assert lat["timed_batches"] >= 3, (name, bs)
-            assert lat["median_ms"] > 0
-    assert models["bilstm"]["parameters"] < models["teacher"]["parameters"]
-    assert set(report["stage_seconds"]) == {"teacher", "annotate", "distill:bilstm", "exam"}
+            assert 3 <= lat["timed_batches"] <= 3, (label, bs)  # max_batches 3, at least one per round
+            assert lat["p95_ms"] >= lat["p50_ms"] > 0
+    assert models["bilstm (torch)"]["parameters"] < models["teacher (torch)"]["parameters"]
+    assert models["teacher (torch)"]["ratios"]["vs_teacher"]["1"]["1"] == 1.0
+    assert set(report["stage_seconds"]) == {"teacher", "annotate", "distill:bilstm", "export:teacher",
+                                            "export:bilstm", "exam"}
     assert all(v >= 0 for v in report["stage_seconds"].values())
     assert report["test"]["examples"] == 100
     for stage, m in manifests(run_dir).items():
@@ -124,7 +129,9 @@ def test_student_setting_change_redoes_only_distill_and_exam(run_copy, capsys):
         assert f"[{stage}] up to date" in err
         assert after[stage] == before[stage]
         assert mtimes_after[stage] == mtimes[stage]
-    for stage in ("distill:bilstm", "exam"):
+    assert "[export:teacher] up to date" in err
+    assert after["export:teacher"] == before["export:teacher"]
+    for stage in ("distill:bilstm", "export:bilstm", "exam"):
         assert f"[{stage}] inputs changed: redoing" in err, err
         assert after[stage]["key"] != before[stage]["key"]
         assert after[stage]["status"] == "complete"
@@ -133,7 +140,7 @@ def test_student_setting_change_redoes_only_distill_and_exam(run_copy, capsys):
     saved = read_json(run_dir / "students" / "bilstm" / "model" / "config.json")
     assert saved["model"]["hidden_size"] == 6
     report = read_json(run_dir / "report.json")
-    bilstm = next(m for m in report["models"] if m["name"] == "bilstm")
+    bilstm = next(m for m in report["models"] if m["label"] == "bilstm (torch)")
     assert bilstm["parameters"] == after["distill:bilstm"]["outputs"]["parameters"]
 
 
@@ -185,14 +192,16 @@ def test_stage_subcommands_run_alone_in_order(tmp_path, sst2_small, tiny_teacher
 
     expected = {"teacher": ["teacher"], "annotate": ["teacher", "annotations"],
                 "distill": ["teacher", "annotations", "students/bilstm"],
-                "exam": ["teacher", "annotations", "students/bilstm", "exam"]}
+                "export": ["teacher", "annotations", "students/bilstm", "export/teacher", "export/bilstm"],
+                "exam": ["teacher", "annotations", "students/bilstm", "export/teacher", "export/bilstm", "exam"]}
     for stage, done in expected.items():
         assert main([stage, str(config)]) == 0, stage
         for d in STAGE_DIRS.values():
             exists = (run_dir / d / "manifest.json").is_file()
             assert exists == (d in done), (stage, d)
         err = capsys.readouterr().err
-        assert "up to date" not in err, (stage, err)  # each command ran only its own stage
+        # each command ran only its own stage (exam checks that the exports are current)
+        assert all("[export:" in line for line in err.splitlines() if "up to date" in line), (stage, err)
     assert (run_dir / "report.json").is_file()
     assert all(m["status"] == "complete" for m in manifests(run_dir).values())
 

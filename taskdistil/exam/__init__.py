@@ -1,64 +1,167 @@
-"""The exam: quality, size and CPU latency of the teacher and every student, in one process."""
+"""The exam: quality, size, memory and CPU speed of the teacher and every student, in every runtime.
+
+Each model is examined from its exported directory (PyTorch, ONNX fp32, ONNX int8), with
+a BERT-base-sized reference encoder timed on the same inputs. All timings come from one
+process, interleaved, so the ratios between models are what the report leads with.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskdistil.artifact import load
-from taskdistil.exam.report import write_report
-from taskdistil.exam.speed import Timed, measure_latency
+from taskdistil.artifact import ONNX_FILES, load
+from taskdistil.exam.memory import measure_peak_rss
+from taskdistil.exam.reference import build_reference
+from taskdistil.exam.speed import Timed, measure_speed
+from taskdistil.export.onnx import OnnxForward
+from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.inference import batched_logits
-from taskdistil.io import dir_size_bytes, read_json
+from taskdistil.io import read_json
 from taskdistil.tasks import classification_metrics, load_task_data
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
 
+REFERENCE_NAME = "bert-base-reference"
+
+
+def _log(message: str) -> None:
+    from taskdistil.pipeline import log
+
+    log(f"[exam] {message}")
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(all parameters, parameters outside embedding tables)."""
+    total = sum(p.numel() for p in model.parameters())
+    embedding = sum(p.numel() for name, p in model.named_parameters() if "embedding" in name.lower())
+    return total, total - embedding
+
+
+def _make_forward(predictor, model_dir: Path, runtime: str):
+    if runtime == "torch":
+        return lambda threads: predictor.forward  # torch threads are set around each timing
+    return lambda threads: OnnxForward(model_dir / ONNX_FILES[runtime], threads)
+
+
+def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
+    config = run.config
+    out = [("teacher", "teacher", run.export_dir("teacher"))]
+    out += [(s.name, "student", run.export_dir(s.name)) for s in config.students]
+    if config.exam.reference == "bert-base":
+        teacher_labels = read_json(run.export_dir("teacher") / EXPORT_META)["labels"]
+        out.append((REFERENCE_NAME, "reference",
+                    build_reference(run.export_dir("teacher"), exam_dir / "reference", teacher_labels)))
+    return out
+
+
+def _quality_groups(run: "Run") -> dict[str, list[str]]:
+    """Students trained with the same recipe (all settings but name and seed) form one group."""
+    from taskdistil.io import sha256_json
+
+    groups: dict[str, list[str]] = {}
+    for s in run.config.students:
+        groups.setdefault(sha256_json(s.model_dump(mode="json", exclude={"name", "seed"})), []).append(s.name)
+    return {name: members for members in groups.values() for name in members}
+
 
 def run_exam(run: "Run", exam_dir: Path) -> dict:
     t0 = time.perf_counter()
-    config = run.config
+    config, ex = run.config, run.config.exam
     data = load_task_data(config)
+    texts = data.test.texts
     gold = data.label_ids("test")
-    models = [("teacher", load(run.teacher_model_dir))]
-    models += [(s.name, load(run.student_model_dir(s.name))) for s in config.students]
+    rows, timed, primary = [], [], None
+    for name, role, model_dir in _examinees(run, exam_dir):
+        torch_predictor = load(model_dir)
+        parameters, without_embeddings = count_parameters(torch_predictor.model)
+        export_meta = read_json(model_dir / EXPORT_META) if (model_dir / EXPORT_META).is_file() else {}
+        for runtime in (ex.runtimes if role != "reference" else ["torch"]):
+            _log(f"{name} ({runtime}): quality on {len(texts)} test examples")
+            predictor = torch_predictor if runtime == "torch" else load(model_dir, runtime, threads=1)
+            encoded = predictor.encode(texts)
+            metrics = None
+            if role != "reference":
+                order = [predictor.labels.index(label) for label in data.labels.labels]
+                logits = batched_logits(predictor.forward, encoded, predictor.pad_id, 64)[:, order]
+                evaluation = classification_metrics(logits, gold)
+                metrics, primary = evaluation.metrics, evaluation.primary
+            label = f"{name} ({runtime})"
+            rows.append({"name": name, "role": role, "kind": predictor.kind, "runtime": runtime, "label": label,
+                         "path": str(model_dir), "metrics": metrics, "parameters": parameters,
+                         "parameters_without_embeddings": without_embeddings,
+                         "disk_bytes": runtime_size_bytes(model_dir, runtime),
+                         "parity_max_abs_diff": export_meta.get("parity", {}).get(
+                             {"onnx": "onnx_max_abs_diff", "onnx-int8": "onnx_int8_max_abs_diff"}.get(runtime, ""))})
+            timed.append(Timed(label, _make_forward(predictor, model_dir, runtime), encoded, predictor.pad_id,
+                               ex.reference_batch_sizes if role == "reference" else None))
+        del torch_predictor
 
-    rows, timed = [], []
-    for name, predictor in models:
-        encoded = predictor.encode(data.test.texts)
-        # The label order of every model is the training label map's; map if it differs.
-        order = [predictor.labels.index(label) for label in data.labels.labels]
-        logits = batched_logits(predictor.forward, encoded, predictor.pad_id, 256)[:, order]
-        evaluation = classification_metrics(logits, gold)
-        rows.append({"name": name, "kind": predictor.kind, "path": str(predictor.path),
-                     "metrics": evaluation.metrics,
-                     "parameters": sum(p.numel() for p in predictor.model.parameters()),
-                     "disk_bytes": dir_size_bytes(predictor.path)})
-        timed.append(Timed(name, predictor.forward, encoded, predictor.pad_id))
-    primary = evaluation.primary
-
-    latency = {}
-    for bs in config.exam.batch_sizes:
-        latency[str(bs)] = measure_latency(timed, bs, config.exam.threads, config.exam.warmup,
-                                           config.exam.max_batches, config.exam.max_seconds)
-    teacher = rows[0]
+    _log(f"timing {len(timed)} model variants at batch sizes {ex.batch_sizes}, threads {ex.threads}")
+    speed = measure_speed(timed, ex.batch_sizes, ex.threads, ex.warmup, ex.max_batches, ex.max_seconds, _log)
     for row in rows:
-        row["retention"] = row["metrics"][primary] / teacher["metrics"][primary]
-        row["latency"] = {bs: latency[bs][row["name"]] for bs in latency}
-        row["speedup"] = {bs: teacher["latency"][bs]["median_ms"] / row["latency"][bs]["median_ms"] for bs in latency}
-
-    stage_seconds = {}
-    for label, stage_dir in [("teacher", run.teacher_dir), ("annotate", run.annotate_dir)] + [
-            (f"distill:{s.name}", run.student_dir(s.name)) for s in config.students]:
-        manifest = read_json(stage_dir / "manifest.json")
-        stage_seconds[label] = manifest.get("seconds", 0.0)
-    stage_seconds["exam"] = round(time.perf_counter() - t0, 2)
-    report = {"run": config.name, "primary_metric": primary, "threads": config.exam.threads,
-              "batch_sizes": config.exam.batch_sizes,
+        row["latency"] = speed[row["label"]]
+    if ex.memory:
+        for row in rows:
+            _log(f"{row['label']}: peak memory of a fresh process")
+            row["memory"] = measure_peak_rss(Path(row["path"]), row["runtime"], texts[:ex.memory_batch_size])
+    else:
+        for row in rows:
+            row["memory"] = None
+    _add_quality(rows, primary, _quality_groups(run), ex.int8_max_drop)
+    _add_ratios(rows)
+    report = {"run": config.name, "task": config.data.task, "primary_metric": primary,
               "test": {"source": config.data_path("test"), "examples": len(gold)},
-              "models": rows, "stage_seconds": stage_seconds,
-              "pipeline_seconds": round(sum(stage_seconds.values()), 2)}
-    write_report(run.dir, report)
-    return {"report": str(run.dir / "report.md"), "models": {r["name"]: r["metrics"] for r in rows}}
+              "timing": {"threads": ex.threads, "batch_sizes": ex.batch_sizes, "warmup": ex.warmup,
+                         "max_batches": ex.max_batches, "max_seconds": ex.max_seconds,
+                         "reference_batch_sizes": ex.reference_batch_sizes,
+                         "inputs": "test texts in file order (wrapping around), padded per batch, pre-tokenized"},
+              "models": rows, "exam_seconds": round(time.perf_counter() - t0, 1)}
+    from taskdistil.io import write_json
+
+    write_json(exam_dir / "measurements.json", report)
+    return {"measurements": str(exam_dir / "measurements.json"), "exam_seconds": report["exam_seconds"],
+            "models": {r["label"]: r["metrics"] for r in rows}}
+
+
+def _add_quality(rows: list[dict], primary: str, groups: dict[str, list[str]], int8_max_drop: float) -> None:
+    by_key = {(r["name"], r["runtime"]): r for r in rows}
+    teacher = by_key[("teacher", "torch")] if ("teacher", "torch") in by_key else next(
+        r for r in rows if r["role"] == "teacher")
+    for row in rows:
+        if row["metrics"] is None:
+            row.update(quality=None, retention=None, int8_drop=None, int8_flag=False)
+            continue
+        members = groups.get(row["name"], [row["name"]])
+        values = [by_key[(m, row["runtime"])]["metrics"][primary] for m in members if (m, row["runtime"]) in by_key]
+        row["quality"] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                          "seeds": len(values), "members": members}
+        row["retention"] = row["metrics"][primary] / teacher["metrics"][primary]
+        base = by_key.get((row["name"], "torch"))
+        drop = base["metrics"][primary] - row["metrics"][primary] if base and row["runtime"] == "onnx-int8" else None
+        row["int8_drop"] = drop
+        row["int8_flag"] = drop is not None and drop > int8_max_drop
+
+
+def _add_ratios(rows: list[dict]) -> None:
+    """Speed ratios (other ms / this ms) vs the eager teacher, the teacher's fastest runtime, the reference."""
+    teachers = [r for r in rows if r["role"] == "teacher"]
+    eager = next((r for r in teachers if r["runtime"] == "torch"), teachers[0])
+    reference = next((r for r in rows if r["role"] == "reference"), None)
+
+    def p50(row, t, bs):
+        return row["latency"].get(t, {}).get(bs, {}).get("p50_ms") if row else None
+
+    for row in rows:
+        ratios = {"vs_teacher": {}, "vs_teacher_fastest": {}, "vs_reference": {}}
+        for t, by_bs in row["latency"].items():
+            for bs, point in by_bs.items():
+                fastest = min((p50(r, t, bs) for r in teachers if p50(r, t, bs)), default=None)
+                for key, other in (("vs_teacher", p50(eager, t, bs)), ("vs_teacher_fastest", fastest),
+                                   ("vs_reference", p50(reference, t, bs))):
+                    if other:
+                        ratios[key].setdefault(t, {})[bs] = round(other / point["p50_ms"], 3)
+        row["ratios"] = ratios

@@ -68,3 +68,47 @@ class BiLSTMStudent(nn.Module):
                 pooled = (seq * mask).sum(1) / lengths.unsqueeze(-1)
         hidden = torch.relu(self.fc(self.dropout(pooled)))  # (B, fc_dim)
         return StudentOutput(logits=self.classifier(self.dropout(hidden)), pooled=pooled)
+
+    def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Inference logits without packing or shape-dependent branches, for ONNX export.
+
+        Equal to ``forward(...).logits`` in eval mode: each direction of each layer runs as a
+        one-way LSTM with the layer's weights; the backward direction reads every sequence
+        reversed within its own length, so padding (at the end) never reaches a valid state.
+        """
+        lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)  # (1, T)
+        flipped = lengths.unsqueeze(1) - 1 - positions  # (B, T): position read by the reversed sequence
+        reverse_index = torch.where(flipped >= 0, flipped, positions)  # padding stays where it is
+        last_index = (lengths - 1).view(-1, 1, 1)  # (B, 1, 1)
+        x = self.embedding(input_ids)  # (B, T, E)
+        for layer in range(self.config.num_layers):
+            forward_seq = _one_way_lstm(x, self.lstm, layer, "")  # (B, T, H)
+            backward_rev = _one_way_lstm(_take(x, reverse_index), self.lstm, layer, "_reverse")  # reversed order
+            x = torch.cat([forward_seq, _take(backward_rev, reverse_index)], dim=-1)  # (B, T, 2H)
+        if self.config.pooling == "last":
+            h = self.config.hidden_size
+            forward_last = forward_seq.gather(1, last_index.expand(-1, 1, h)).squeeze(1)  # (B, H)
+            backward_last = backward_rev.gather(1, last_index.expand(-1, 1, h)).squeeze(1)  # (B, H)
+            pooled = torch.cat([forward_last, backward_last], dim=-1)
+        else:
+            mask = attention_mask.unsqueeze(-1).bool()  # (B, T, 1)
+            if self.config.pooling == "max":
+                pooled = x.masked_fill(~mask, float("-inf")).max(dim=1).values
+            else:
+                pooled = (x * mask).sum(1) / lengths.unsqueeze(-1)
+        return self.classifier(torch.relu(self.fc(pooled)))
+
+
+def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[b, index[b, t]] for every b, t: (B, T, D) gathered along time."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def _one_way_lstm(x: torch.Tensor, lstm: nn.LSTM, layer: int, suffix: str) -> torch.Tensor:
+    """One direction of one layer of a bidirectional ``nn.LSTM``, as a one-layer LSTM over x."""
+    weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)
+    # arguments: has biases, 1 layer, no dropout, not training, one way, batch first
+    out, _, _ = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, False, False, True)
+    return out

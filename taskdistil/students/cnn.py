@@ -45,11 +45,12 @@ class CNNStudent(nn.Module):
         self.classifier = nn.Linear(config.num_filters * len(config.filter_widths), config.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
-        widest = max(self.config.filter_widths)
-        if input_ids.shape[1] < widest:  # too short for the widest filter: pad with pad ids
-            extra = widest - input_ids.shape[1]
-            input_ids = F.pad(input_ids, (0, extra), value=self.config.pad_id)
-            attention_mask = F.pad(attention_mask, (0, extra), value=0)
+        # widest - 1 pad ids at the end: every width has a window even for one token; windows
+        # that start past the text are masked below, so the extra padding changes nothing
+        # (and the graph has no shape-dependent branch, so it exports to ONNX as is).
+        extra = max(self.config.filter_widths) - 1
+        input_ids = F.pad(input_ids, (0, extra), value=self.config.pad_id)
+        attention_mask = F.pad(attention_mask, (0, extra), value=0)
         lengths = attention_mask.sum(1)  # (B,)
         x = self.embedding(input_ids).transpose(1, 2)  # (B, E, T); pad rows of the table are zero
         pooled = []

@@ -1,0 +1,65 @@
+"""Model cards: a README.md in every exported directory, from the run's config and the exam's figures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import yaml
+
+from taskdistil.io import atomic_write_text, read_json
+
+if TYPE_CHECKING:
+    from taskdistil.pipeline import Run
+
+
+def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | None, data: dict, teacher: dict,
+                      labels: list[str]) -> str:
+    primary = report["primary_metric"]
+    t1 = str(min(report["timing"]["threads"]))
+    kind = rows[0]["kind"]
+    lines = [f"# {name}", "",
+             f"A taskdistil {'teacher' if kind == 'teacher' else kind + ' student'} for "
+             f"{report['task'].replace('_', ' ')} classification, run `{report['run']}`.", "",
+             "```python", "import taskdistil", "",
+             'model = taskdistil.load(".")                      # PyTorch',
+             'model = taskdistil.load(".", runtime="onnx-int8")  # or "onnx": onnxruntime, no PyTorch weights',
+             'model.predict(["a text to classify"])', "```", "",
+             "## Task and data", "",
+             f"- labels: {', '.join(f'`{label}`' for label in labels)}",
+             f"- train: `{data['train']}`; dev (model selection): `{data['dev']}`; test (exam): "
+             f"`{report['test']['source']}` ({report['test']['examples']} examples)", ""]
+    lines += ["## Teacher", "", f"- `{teacher['model']}`, max length {teacher['max_length']}", ""]
+    if recipe is not None:
+        lines += ["## Recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).rstrip(), "```", ""]
+    lines += ["## Exam", "",
+              f"| runtime | {primary} | retention | disk MB | peak RSS MB | bs1 p50 ms (t{t1}) | vs teacher (PyTorch) "
+              "| vs teacher's fastest runtime |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lat = r["latency"].get(t1, {}).get("1", {})
+        mem = (r.get("memory") or {}).get("peak_rss_bytes")
+        vs = r["ratios"].get("vs_teacher", {}).get(t1, {}).get("1")
+        vs_fast = r["ratios"].get("vs_teacher_fastest", {}).get(t1, {}).get("1")
+        lines.append(f"| {r['runtime']} | {100 * r['metrics'][primary]:.2f} | {100 * r['retention']:.1f}% | "
+                     f"{r['disk_bytes'] / 1e6:.1f} | {'–' if mem is None else f'{mem / 1e6:.0f}'} | "
+                     f"{lat.get('p50_ms', float('nan')):.2f} | {vs:.1f}x | {vs_fast:.1f}x |")
+    lines += ["", f"Parameters: {rows[0]['parameters']:,} ({rows[0]['parameters_without_embeddings']:,} outside "
+              "embedding tables). Latency: CPU, threads pinned, pre-tokenized test inputs, median over timed "
+              "batches; the full table and method are in the run's `report.md`.", ""]
+    rec = report.get("recommendation") or {}
+    if rec.get("chosen") and rec["chosen"].startswith(f"{name} ("):
+        lines += [f"**Recommended by the exam**: {rec['reason']}", ""]
+    return "\n".join(lines)
+
+
+def write_model_cards(run: "Run", report: dict) -> None:
+    config = run.config
+    recipes = {s.name: s.model_dump(mode="json") for s in config.students}
+    for name in ["teacher"] + [s.name for s in config.students]:
+        rows = [r for r in report["models"] if r["name"] == name and r["metrics"] is not None]
+        out = run.export_dir(name)
+        if not rows or not out.is_dir():
+            continue
+        labels = read_json(out / "export.json")["labels"]
+        text = render_model_card(name, rows, report, recipes.get(name), config.data.model_dump(mode="json"),
+                                 config.teacher.model_dump(mode="json"), labels)
+        atomic_write_text(out / "README.md", text)

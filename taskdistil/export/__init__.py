@@ -1,0 +1,1 @@
+"""Export: ONNX (fp32) and int8 files beside a saved model, with a parity check against PyTorch."""

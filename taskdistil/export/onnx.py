@@ -1,0 +1,122 @@
+"""ONNX export (dynamic batch and length), int8 dynamic quantization, onnxruntime inference.
+
+Every model exports as ``(input_ids, attention_mask) -> logits``, both inputs int64
+``(batch, length)``. Students provide ``export_forward`` where their training forward has
+shape-dependent branches (the BiLSTM's packing); others export their ``forward`` as is.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from taskdistil.errors import ArtifactError
+from taskdistil.train.batching import pad_ids
+
+OPSET = 17
+INPUTS = ("input_ids", "attention_mask")
+
+
+class _Logits(nn.Module):
+    """``(ids, mask) -> logits`` around a student or a Hugging Face sequence classifier."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if hasattr(self.model, "export_forward"):
+            return self.model.export_forward(input_ids, attention_mask)
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return out.logits if hasattr(out, "logits") else out
+
+
+def export_onnx(model: nn.Module, path: Path, example: Sequence[Sequence[int]], pad_id: int) -> Path:
+    """Write ``model`` to ``path`` as ONNX with dynamic batch and length axes.
+
+    ``example`` (a few encoded texts of unequal length) is what the graph is traced with.
+    """
+    path = Path(path)
+    was_training = model.training
+    wrapper = _Logits(model).eval()
+    ids, mask = pad_ids(example, pad_id)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, (ids, mask), str(tmp), input_names=list(INPUTS), output_names=["logits"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
+                              "logits": {0: "batch"}},
+                opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        model.train(was_training)
+    return path
+
+
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantization (weights int8, activations quantized at run time) of an ONNX file."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = Path(target)
+    tmp = target.with_name(target.name + ".tmp")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's advice ("consider pre-processing") goes to the root logger
+    try:
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+        os.replace(tmp, target)
+    finally:
+        root.setLevel(level)
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+class OnnxForward:
+    """An onnxruntime session as a ``Forward``: ``(ids, mask) -> logits`` (a torch tensor)."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"{path}: no such ONNX file; export the model first (`taskdistil export`)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise ArtifactError(f"{path}: onnxruntime cannot load it ({err})") from None
+        self.path = path
+        self.threads = threads
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        feed = {"input_ids": np.ascontiguousarray(ids.numpy(), dtype=np.int64),
+                "attention_mask": np.ascontiguousarray(mask.numpy(), dtype=np.int64)}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+def max_abs_diff(reference, candidate, encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64) -> float:
+    """Largest |logit difference| between two forwards over ``encoded`` (batched, padded)."""
+    worst = 0.0
+    with torch.inference_mode():
+        for i in range(0, len(encoded), batch_size):
+            ids, mask = pad_ids(encoded[i:i + batch_size], pad_id)
+            a = reference(ids, mask).float()
+            b = candidate(ids, mask).float()
+            worst = max(worst, float((a - b).abs().max()))
+    return worst
