@@ -39,7 +39,7 @@ def main() -> None:
     run_all(config)
     run_dir = config.resolved_run_dir()
     report = read_json(run_dir / "report.json")
-    by_name = {m["name"]: m for m in report["models"]}
+    by_name = {m["name"]: m for m in report["models"] if m["runtime"] == "torch"}  # PyTorch rows
     teacher, student = by_name["teacher"], by_name[config.students[0].name]
     attempts = {}
     student_dirs = [run_dir / "students" / s.name for s in config.students]
@@ -51,17 +51,17 @@ def main() -> None:
     results = {
         "teacher_acc": teacher["metrics"]["accuracy"],
         "student_acc": student["metrics"]["accuracy"],
-        "latency_ratio_bs1": teacher["latency"]["1"]["median_ms"] / student["latency"]["1"]["median_ms"],
-        "latency_ratio_bs32": teacher["latency"]["32"]["median_ms"] / student["latency"]["32"]["median_ms"],
+        "latency_ratio_bs1": student["ratios"]["vs_teacher"]["1"]["1"],
+        "latency_ratio_bs32": student["ratios"]["vs_teacher"]["1"]["32"],
         "pipeline_minutes": report["pipeline_seconds"] / 60.0,
         "stage_seconds": report["stage_seconds"],
         "stage_attempts": attempts,
-        "latency_ms": {name: {bs: m["latency"][bs] for bs in m["latency"]} for name, m in by_name.items()},
+        "latency_ms": {name: m["latency"]["1"] for name, m in by_name.items()},
         "parameters": {name: m["parameters"] for name, m in by_name.items()},
         "disk_bytes": {name: m["disk_bytes"] for name, m in by_name.items()},
         "test_split": report["test"],
         "seeds": [config.seed],
-        "threads_for_latency": report["threads"],
+        "threads_for_latency": 1,
         "commit": commit,
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()},
         "command": "TASKDISTIL_DATA=../shared/data python bench/sst2_skeleton.py",

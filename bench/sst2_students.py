@@ -69,7 +69,7 @@ def main() -> None:
         run_all(config)
     run_dir = config.resolved_run_dir()
     report = read_json(run_dir / "report.json")
-    rows = {m["name"]: m for m in report["models"]}
+    rows = {m["name"]: m for m in report["models"] if m["runtime"] == "torch"}  # PyTorch rows, as before
     teacher = rows["teacher"]
     students_out, recipes = {}, {}
     for recipe, settings in variants:
@@ -79,14 +79,15 @@ def main() -> None:
             "recipe": recipe, "seed": settings.get("seed", config.seed),
             "test_acc": row["metrics"]["accuracy"], "dev_acc": manifest["outputs"]["dev"]["accuracy"],
             "parameters": row["parameters"], "disk_bytes": row["disk_bytes"],
-            "latency_ratio_bs1": row["speedup"]["1"], "latency_ratio_bs32": row["speedup"]["32"],
+            "latency_ratio_bs1": row["ratios"]["vs_teacher"]["1"]["1"],
+            "latency_ratio_bs32": row["ratios"]["vs_teacher"]["1"]["32"],
             "train_seconds": manifest["seconds"], "steps": manifest["outputs"]["steps"],
         }
         recipes.setdefault(recipe, []).append(row["metrics"]["accuracy"])
     summary = {name: {"mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                       "seeds": len(accs)} for name, accs in recipes.items()}
     results = {"teacher_acc": teacher["metrics"]["accuracy"], "test_examples": report["test"]["examples"],
-               "students": students_out, "recipes": summary, "threads_for_latency": report["threads"],
+               "students": students_out, "recipes": summary, "threads_for_latency": 1,
                "command": f"TASKDISTIL_DATA=../shared/data python bench/sst2_students.py --set-name {args.set_name}"
                           + (" --exam-only" if args.exam_only else "")}
     write_json(out, results)

@@ -101,8 +101,10 @@ def _row(name, runtime, role, acc, ms1, vs_teacher):
             "retention": None if acc is None else acc / 0.9, "parameters": 1234567,
             "parameters_without_embeddings": 34567, "disk_bytes": 2_500_000,
             "memory": {"peak_rss_bytes": 300_000_000, "baseline_rss_bytes": 250_000_000, "batch_size": 32},
-            "latency": {"1": {"1": {"p50_ms": ms1, "p95_ms": ms1 * 1.5, "throughput_per_s": 1000 / ms1},
-                              "32": {"p50_ms": ms1 * 8, "p95_ms": ms1 * 9, "throughput_per_s": 32000 / ms1 / 8}}},
+            "latency": {"1": {"1": {"p50_ms": ms1, "p95_ms": ms1 * 1.5, "throughput_per_s": 1000 / ms1,
+                                    "timed_batches": 100},
+                              "32": {"p50_ms": ms1 * 8, "p95_ms": ms1 * 9, "throughput_per_s": 32000 / ms1 / 8,
+                                     "timed_batches": 7 if name == "teacher" else 100}}},
             "ratios": {"vs_teacher": {"1": {"1": vs_teacher}}}}
 
 
@@ -135,6 +137,7 @@ def test_render_markdown_table():
     assert row["bs32 ex/s (t1)"] == "2,667" and row["peak RSS MB"] == "300.0"
     assert "# Exam: tiny" in md and "| **total** | 12.5 |" in md
     assert "bilstm (onnx-int8) is the one." in md
+    assert "Timed batches per point: 7 to 100" in md
 
 
 def test_classification_metrics_hand_example():

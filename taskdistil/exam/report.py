@@ -72,6 +72,11 @@ def render_markdown(report: dict) -> str:
                 row.append(f"{point['throughput_per_s']:,.0f}" if point else "–")
         row += [_x(m["ratios"], k, t1, "1") for k in ("vs_teacher", "vs_teacher_fastest", "vs_reference")]
         lines.append("| " + " | ".join(row) + " |")
+    counts = sorted(p["timed_batches"] for m in report["models"] for by_bs in m["latency"].values()
+                    for p in by_bs.values())
+    if counts:
+        lines += ["", f"Timed batches per point: {counts[0]} to {counts[-1]} (median {counts[len(counts) // 2]}); "
+                  "every point's count is in report.json."]
     flagged = [m["label"] for m in report["models"] if m.get("int8_flag")]
     lines += ["", "Peak RSS: a fresh process that loads the model and predicts one batch of "
               f"{_batch(report)} test texts (Python, torch and onnxruntime included). Params of ONNX rows: "
