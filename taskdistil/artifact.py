@@ -4,6 +4,8 @@ A student directory holds ``config.json`` (kind, model settings, tokenizer setti
 labels, provenance, library version), ``model.safetensors`` and its tokenizer file.
 ``load(path)`` rebuilds the model from these alone: no teacher, no training state, no
 pickle. A teacher directory (``taskdistil.json`` beside HF files) loads the same way.
+With ``runtime="onnx"`` or ``"onnx-int8"`` (an exported directory) neither PyTorch nor
+transformers is imported: onnxruntime, numpy and the ``tokenizers`` library suffice.
 """
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from taskdistil import __version__
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits, softmax
 from taskdistil.io import load_tensors, read_json, save_tensors, write_json
+from taskdistil.train.batching import pad_ids_numpy
+
+if TYPE_CHECKING:
+    from torch import nn
 
 STUDENT_FORMAT = "taskdistil-student"
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
+TEACHER_META = "taskdistil.json"  # marks a teacher directory (HF files beside it)
+TEACHER_TOKENIZER = "tokenizer.json"
 
 
 def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[str], task: str,
@@ -45,6 +52,7 @@ class Predictor:
     def __init__(self, forward, encode, pad_id: int, labels: Sequence[str], model: nn.Module | None, path: Path,
                  kind: str, runtime: str = "torch"):
         self.runtime = runtime  # model is None unless the runtime is torch
+        self._pad = None if runtime == "torch" else pad_ids_numpy  # onnxruntime takes numpy
         self._forward = forward
         self._encode = encode
         self.pad_id = pad_id
@@ -56,13 +64,14 @@ class Predictor:
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return self._encode(list(texts))
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids, mask):
+        """Logits of padded ids and mask (torch tensors; numpy arrays also for ONNX runtimes)."""
         return self._forward(ids, mask)
 
     def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        return batched_logits(self._forward, self.encode(texts), self.pad_id, batch_size)
+        return batched_logits(self._forward, self.encode(texts), self.pad_id, batch_size, pad=self._pad)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         return softmax(self.logits(texts, batch_size))
@@ -83,7 +92,7 @@ def read_student_meta(path: Path) -> dict:
 
 
 def load_student_model(path: Path) -> tuple[nn.Module, dict]:
-    from taskdistil.students import STUDENT_KINDS
+    from taskdistil.students.registry import STUDENT_KINDS
 
     path = Path(path)
     meta = read_student_meta(path)
@@ -109,34 +118,38 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
     ``taskdistil export`` writes beside them; PyTorch weights are then not loaded).
     ``threads`` sets onnxruntime's intra-op threads (default: all cores).
     """
-    from taskdistil.students.tokenizer import load_student_tokenizer
-    from taskdistil.teacher.model import TEACHER_META, Teacher, hf_forward, load_teacher_tokenizer
+    from taskdistil.students.tokenizer import WordPieceTokenizer, load_student_tokenizer
 
     path = Path(path)
     if runtime not in RUNTIMES:
         raise ArtifactError(f"runtime {runtime!r} is not one of {list(RUNTIMES)}")
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such model directory")
-    onnx_forward = None
+    is_teacher = (path / TEACHER_META).is_file()
+    if not is_teacher and not (path / CONFIG).is_file():
+        raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
     if runtime != "torch":
-        from taskdistil.export.onnx import OnnxForward
+        import os
 
-        onnx_forward = OnnxForward(path / ONNX_FILES[runtime], threads or torch.get_num_threads())
-    if (path / TEACHER_META).is_file():
-        if onnx_forward is not None:
-            tokenizer, meta = load_teacher_tokenizer(path)
-            return Predictor(onnx_forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id,
-                             meta["labels"], None, path, "teacher", runtime)
+        from taskdistil.export.runtime import OnnxForward
+
+        forward = OnnxForward(path / ONNX_FILES[runtime], threads or os.cpu_count() or 1)
+        if is_teacher:  # the teacher's own WordPiece tokenizer.json, truncated as the teacher truncates
+            meta = read_json(path / TEACHER_META)
+            tokenizer = WordPieceTokenizer.load(path, {"file": TEACHER_TOKENIZER, "max_length": meta["max_length"]})
+            kind = "teacher"
+        else:
+            meta = read_student_meta(path)
+            tokenizer = load_student_tokenizer(path, meta["tokenizer"])
+            kind = meta["kind"]
+        return Predictor(forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id, meta["labels"],
+                         None, path, kind, runtime)
+    if is_teacher:
+        from taskdistil.teacher.model import Teacher, hf_forward
+
         teacher = Teacher.load(path)
         return Predictor(hf_forward(teacher.model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
                          teacher.labels, teacher.model, path, "teacher")
-    if not (path / CONFIG).is_file():
-        raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
-    if onnx_forward is not None:
-        meta = read_student_meta(path)
-        tokenizer = load_student_tokenizer(path, meta["tokenizer"])
-        return Predictor(onnx_forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id, meta["labels"],
-                         None, path, meta["kind"], runtime)
     model, meta = load_student_model(path)
     tokenizer = load_student_tokenizer(path, meta["tokenizer"])
     return Predictor(lambda ids, mask: model(ids, mask).logits, lambda t: tokenizer.encode(t, "truncate"),

@@ -13,14 +13,14 @@ from taskdistil.config import StudentConfig
 from taskdistil.errors import StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss
-from taskdistil.students import build_student
 from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
+from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.tasks import classification_metrics, load_task_data
 from taskdistil.teacher.annotate import LogitStore
 from taskdistil.teacher.model import Teacher
-from taskdistil.train import LengthBuckets, fit
-from taskdistil.train.batching import pad_ids
+from taskdistil.train.batching import LengthBuckets, pad_ids
+from taskdistil.train.loop import fit
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run

@@ -5,24 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets, pad_ids
 
-Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (ids (B, T), mask (B, T)) -> logits (B, C)
+# (ids (B, T), mask (B, T)) -> logits (B, C): torch tensors, or numpy arrays for onnxruntime
+Forward = Callable[..., "object"]
 
 
-@torch.no_grad()
 def batched_logits(forward: Forward, encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int = 128,
-                   desc: str | None = None) -> np.ndarray:
-    """Logits (N, C) float32 in input order."""
+                   desc: str | None = None, pad=None) -> np.ndarray:
+    """Logits (N, C) float32 in input order. ``pad`` turns id lists into the forward's inputs:
+    torch tensors under ``no_grad`` by default, or e.g. ``pad_ids_numpy`` for onnxruntime."""
+    if pad is not None:
+        return _batched(forward, encoded, pad_id, batch_size, desc, pad)
+    import torch
+
+    with torch.no_grad():
+        return _batched(forward, encoded, pad_id, batch_size, desc, pad_ids)
+
+
+def _batched(forward: Forward, encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int, desc: str | None,
+             pad) -> np.ndarray:
     out = None
     batches = LengthBuckets([len(s) for s in encoded], batch_size, shuffle=False).epoch(0)
     with progress(len(encoded), desc or "", unit="ex", enabled=desc is not None) as bar:
         for idx in batches:
-            ids, mask = pad_ids([encoded[i] for i in idx], pad_id)
-            logits = forward(ids, mask).float().numpy()
+            ids, mask = pad([encoded[i] for i in idx], pad_id)
+            logits = forward(ids, mask)
+            logits = np.asarray(logits if isinstance(logits, np.ndarray) else logits.float().numpy(), np.float32)
             if out is None:
                 out = np.zeros((len(encoded), logits.shape[1]), dtype=np.float32)
             out[idx] = logits

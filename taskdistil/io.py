@@ -1,6 +1,7 @@
 """Small, safe file helpers: atomic writes, content hashes, tensor state in safetensors.
 
-Nothing here unpickles: tensors go to safetensors, everything else to JSON.
+Nothing here unpickles: tensors go to safetensors, everything else to JSON. PyTorch is
+imported only by the tensor helpers, so ONNX inference can run without it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:
+    import torch
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -37,6 +38,8 @@ def read_json(path: Path) -> Any:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Atomic safetensors write (contiguous CPU copies; shared storage is fine)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -45,6 +48,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     return load_file(str(path))
 
 
@@ -68,6 +73,8 @@ def dir_size_bytes(path: Path) -> int:
 
 def split_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """Optimizer ``state_dict()`` -> flat tensors + JSON-able rest."""
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     plain: dict[str, dict] = {}
     for idx, entry in state["state"].items():

@@ -12,7 +12,7 @@ from safetensors import safe_open
 import taskdistil
 from taskdistil.artifact import CONFIG, STUDENT_FORMAT, WEIGHTS, Predictor, save_student
 from taskdistil.errors import ArtifactError
-from taskdistil.students import build_student
+from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordTokenizer
 from taskdistil.train.batching import pad_ids
 

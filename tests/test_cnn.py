@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from taskdistil.students import build_student
+from taskdistil.students.registry import build_student
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from taskdistil.errors import ConfigError
-from taskdistil.students import build_student
 from taskdistil.students.embeddings import WordEmbeddings
+from taskdistil.students.registry import build_student
 
 
 def test_frozen_table_gets_no_gradient_and_is_not_optimised():

@@ -68,11 +68,12 @@ def test_memory_is_measured_in_fresh_processes(exam_run):
     for m in read_json(run_dir / "report.json")["models"]:
         mem = m["memory"]
         assert mem["batch_size"] == 4
-        # a fresh interpreter with torch loaded: hundreds of MB, and never the exam process's own size
-        assert 50e6 < mem["baseline_rss_bytes"] <= mem["peak_rss_bytes"] < 4e9, m["label"]
+        # a fresh interpreter, never the exam process's own size
+        assert 10e6 < mem["baseline_rss_bytes"] < mem["peak_rss_bytes"] < 4e9, m["label"]
+        assert mem["torch_imported"] == (m["runtime"] == "torch"), m["label"]  # ONNX runs without PyTorch
     rows = {m["label"]: m for m in read_json(run_dir / "report.json")["models"]}
-    # the eager teacher imports transformers; the int8 student does not
-    assert rows["teacher (torch)"]["memory"]["peak_rss_bytes"] > rows["cnn (onnx-int8)"]["memory"]["peak_rss_bytes"]
+    # the eager teacher imports torch and transformers; the int8 student needs onnxruntime only
+    assert rows["teacher (torch)"]["memory"]["peak_rss_bytes"] > 2 * rows["cnn (onnx-int8)"]["memory"]["peak_rss_bytes"]
 
 
 def test_budgets_change_the_recommendation_without_measuring_again(exam_run, capsys):
@@ -125,3 +126,13 @@ def test_new_timing_settings_remeasure_but_do_not_reexport(exam_run, capsys, tmp
     assert "[exam] inputs changed: redoing" in err
     report = read_json(copy / "report.json")
     assert all(set(m["latency"]["1"]) == {"1"} and m["memory"] is None for m in report["models"])
+
+
+def test_teacher_onnx_tokenizes_exactly_like_the_teacher(exam_run):
+    _, run_dir = exam_run
+    out = run_dir / "export" / "teacher" / "model"
+    texts = ["A gorgeous, witty, SEDUCTIVE movie.", "naïve café — résumé", "long " * 200, ""]
+    eager, onnx = taskdistil.load(out), taskdistil.load(out, runtime="onnx", threads=1)
+    assert onnx.encode(texts) == eager.encode(texts)
+    assert len(onnx.encode(texts)[2]) == 64  # truncated to the teacher's max_length, [SEP] kept
+    assert onnx.pad_id == eager.pad_id

@@ -12,7 +12,8 @@ import torch
 import taskdistil
 from taskdistil.errors import ArtifactError
 from taskdistil.export import package
-from taskdistil.export.onnx import OnnxForward, export_onnx, max_abs_diff, quantize_int8
+from taskdistil.export.onnx import export_onnx, max_abs_diff, quantize_int8
+from taskdistil.export.runtime import OnnxForward
 from taskdistil.students.bilstm import BiLSTMConfig, BiLSTMStudent
 from taskdistil.students.cnn import CNNConfig, CNNStudent
 from taskdistil.train.batching import pad_ids
@@ -106,6 +107,19 @@ def test_exported_directory_loads_in_every_runtime(exported):
     assert np.abs(int8_model.logits(texts) - torch_model.logits(texts)).max() < 0.1
     assert onnx_model.predict(texts) == torch_model.predict(texts)
     assert not (root / "exported.partial").exists()
+
+
+def test_onnx_inference_needs_neither_torch_nor_transformers(exported):
+    import subprocess
+    import sys
+
+    out = exported[0] / "exported"
+    code = ("import sys, taskdistil; m = taskdistil.load(sys.argv[1], runtime='onnx-int8', threads=1); "
+            "print(m.predict(['a witty movie', 'dull'])); "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'imported'")
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in {str([a, b]) for a in ("negative", "positive") for b in ("negative", "positive")}
 
 
 def test_runtime_sizes_count_one_weights_file(exported):

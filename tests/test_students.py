@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from taskdistil.errors import ConfigError, DataError
-from taskdistil.students import BiLSTMStudent, StudentOutput, build_student
+from taskdistil.students.bilstm import BiLSTMStudent
 from taskdistil.students.embeddings import svd_reduce
+from taskdistil.students.output import StudentOutput
+from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer, load_student_tokenizer
 from taskdistil.train.batching import pad_ids
 

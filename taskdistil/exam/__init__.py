@@ -16,8 +16,8 @@ from taskdistil.artifact import ONNX_FILES, load
 from taskdistil.exam.memory import measure_peak_rss
 from taskdistil.exam.reference import build_reference
 from taskdistil.exam.speed import Timed, measure_speed
-from taskdistil.export.onnx import OnnxForward
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
+from taskdistil.export.runtime import OnnxForward
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json
 from taskdistil.tasks import classification_metrics, load_task_data

@@ -1,8 +1,9 @@
 """Peak resident memory of a fresh process that loads one model and predicts one batch.
 
-The parent writes the batch's texts to a file and starts ``python -m taskdistil.exam.memory_probe``;
-the child reports its peak RSS (VmHWM) twice: after its imports (the baseline every
-model pays: Python, torch, onnxruntime, tokenizers) and after loading and predicting.
+The parent writes the batch's texts to a file and starts ``python -m taskdistil.memory_probe``;
+the child reports its peak RSS (VmHWM) twice: after importing taskdistil (the baseline:
+Python, numpy, tokenizers) and after loading and predicting. A PyTorch model pays for
+torch (and a teacher for transformers); an ONNX model only for onnxruntime, as deployed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def measure_peak_rss(model_dir: Path, runtime: str, texts: Sequence[str], thread
         batch_file = Path(tmp) / "batch.json"
         batch_file.write_text(json.dumps(list(texts)), encoding="utf-8")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        cmd = [sys.executable, "-m", "taskdistil.exam.memory_probe", str(model_dir), str(batch_file),
+        cmd = [sys.executable, "-m", "taskdistil.memory_probe", str(model_dir), str(batch_file),
                "--runtime", runtime, "--threads", str(threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if done.returncode != 0:

@@ -79,8 +79,9 @@ def render_markdown(report: dict) -> str:
                   "every point's count is in report.json."]
     flagged = [m["label"] for m in report["models"] if m.get("int8_flag")]
     lines += ["", "Peak RSS: a fresh process that loads the model and predicts one batch of "
-              f"{_batch(report)} test texts (Python, torch and onnxruntime included). Params of ONNX rows: "
-              "the PyTorch model's. Disk: what that runtime ships (weights file + tokenizer + config).", ""]
+              f"{_batch(report)} test texts, as deployed: PyTorch rows import torch (the teacher also "
+              "transformers), ONNX rows only onnxruntime. Params of ONNX rows: the PyTorch model's. "
+              "Disk: what that runtime ships (weights file + tokenizer + config).", ""]
     if flagged:
         lines += [f"**int8 quality flag**: {', '.join(flagged)} lose more than the allowed points to int8.", ""]
     lines += _parity_lines(report)

@@ -12,11 +12,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from taskdistil.errors import ArtifactError
 from taskdistil.train.batching import pad_ids
 
 OPSET = 17
@@ -80,34 +78,6 @@ def quantize_int8(source: Path, target: Path) -> Path:
         root.setLevel(level)
         tmp.unlink(missing_ok=True)
     return target
-
-
-class OnnxForward:
-    """An onnxruntime session as a ``Forward``: ``(ids, mask) -> logits`` (a torch tensor)."""
-
-    def __init__(self, path: Path, threads: int = 1):
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise ArtifactError(f"{path}: no such ONNX file; export the model first (`taskdistil export`)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types
-            raise ArtifactError(f"{path}: onnxruntime cannot load it ({err})") from None
-        self.path = path
-        self.threads = threads
-
-    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        feed = {"input_ids": np.ascontiguousarray(ids.numpy(), dtype=np.int64),
-                "attention_mask": np.ascontiguousarray(mask.numpy(), dtype=np.int64)}
-        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 def max_abs_diff(reference, candidate, encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64) -> float:

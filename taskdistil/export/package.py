@@ -18,7 +18,8 @@ import torch
 from taskdistil import __version__
 from taskdistil.artifact import ONNX_FILES, load
 from taskdistil.errors import ArtifactError
-from taskdistil.export.onnx import OPSET, OnnxForward, export_onnx, max_abs_diff, quantize_int8
+from taskdistil.export.onnx import OPSET, export_onnx, max_abs_diff, quantize_int8
+from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import sha256_file, write_json
 
 EXPORT_META = "export.json"

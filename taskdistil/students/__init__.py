@@ -1,27 +1,2 @@
-"""Students: each kind is one self-contained file with its own config dataclass."""
-
-from __future__ import annotations
-
-from dataclasses import fields
-
-from torch import nn
-
-from taskdistil.errors import ArtifactError
-from taskdistil.students.bilstm import BiLSTMConfig, BiLSTMStudent
-from taskdistil.students.cnn import CNNConfig, CNNStudent
-from taskdistil.students.output import StudentOutput
-
-STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent}
-
-
-def build_student(kind: str, **settings) -> nn.Module:
-    """Construct a student of ``kind`` from keyword settings (its config dataclass fields)."""
-    if kind not in STUDENT_KINDS:
-        raise ArtifactError(f"unknown student kind {kind!r}; known: {sorted(STUDENT_KINDS)}")
-    cls = STUDENT_KINDS[kind]
-    names = {f.name for f in fields(cls.config_class)}
-    return cls(cls.config_class(**{k: v for k, v in settings.items() if k in names}))
-
-
-__all__ = ["BiLSTMConfig", "BiLSTMStudent", "CNNConfig", "CNNStudent", "STUDENT_KINDS", "StudentOutput",
-           "build_student"]
+"""Students: each kind is one self-contained file with its own config dataclass; ``registry``
+maps kind names to classes. (Kept import-free: tokenizers load without PyTorch.)"""

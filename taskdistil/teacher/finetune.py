@@ -12,8 +12,8 @@ from taskdistil.config import RunConfig
 from taskdistil.inference import batched_logits
 from taskdistil.tasks import TaskData, classification_metrics
 from taskdistil.teacher.model import encode_texts, hf_forward, load_finetuned, load_pretrained, save_teacher
-from taskdistil.train import LengthBuckets, fit
-from taskdistil.train.batching import pad_ids
+from taskdistil.train.batching import LengthBuckets, pad_ids
+from taskdistil.train.loop import fit
 
 
 def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: Path) -> dict:

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 
 from taskdistil import __version__
+from taskdistil.artifact import TEACHER_META
 from taskdistil.config import EMBEDDED_TEACHER
 from taskdistil.errors import ArtifactError, DataError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
-
-TEACHER_META = "taskdistil.json"
 
 
 def resolve_checkpoint(name: str) -> str:
@@ -129,26 +128,6 @@ class Teacher:
 
     def logits(self, encoded: Sequence[Sequence[int]], batch_size: int = 128, desc: str | None = None) -> np.ndarray:
         return batched_logits(hf_forward(self.model), encoded, self.pad_id, batch_size, desc)
-
-
-class TeacherTokenizer:
-    """The teacher's tokenizer alone (no model weights), for ONNX inference."""
-
-    def __init__(self, tokenizer, max_length: int):
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.pad_id = tokenizer.pad_token_id or 0
-
-    def encode(self, texts: Sequence[str], too_long: str = "truncate") -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts, self.max_length, too_long)
-
-
-def load_teacher_tokenizer(path: Path) -> tuple[TeacherTokenizer, dict]:
-    from transformers import AutoTokenizer
-
-    _quiet_transformers()
-    meta = read_json(Path(path) / TEACHER_META)
-    return TeacherTokenizer(AutoTokenizer.from_pretrained(path), meta["max_length"]), meta
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: str = "error",

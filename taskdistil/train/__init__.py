@@ -1,6 +1,3 @@
-"""The one training loop, its batching and its evaluation protocol."""
+"""The one training loop (``loop``), its batching (``batching``) and its evaluation protocol.
 
-from taskdistil.train.batching import LengthBuckets
-from taskdistil.train.loop import Evaluation, FitResult, fit
-
-__all__ = ["Evaluation", "FitResult", "LengthBuckets", "fit"]
+Import from the modules: ``batching`` is PyTorch-free so inference can run without it."""

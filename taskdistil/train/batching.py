@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class LengthBuckets:
@@ -42,12 +45,20 @@ class LengthBuckets:
         return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists -> (ids (B, T) long, mask (B, T) long)."""
+def pad_ids_numpy(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists -> (ids (B, T) int64, mask (B, T) int64), without PyTorch."""
     width = max(1, max(len(s) for s in sequences))
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        ids[row, : len(seq)] = seq
         mask[row, : len(seq)] = 1
     return ids, mask
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists -> (ids (B, T) long, mask (B, T) long)."""
+    import torch
+
+    ids, mask = pad_ids_numpy(sequences, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)

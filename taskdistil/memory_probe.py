@@ -1,6 +1,7 @@
-"""Child process of the memory measurement: load one model, predict one batch, print peak RSS as JSON.
+"""Child process of the exam's memory measurement: load one model, predict one batch, print peak
+RSS as JSON. It lives outside ``taskdistil.exam`` so that its imports are only what loading needs.
 
-``python -m taskdistil.exam.memory_probe MODEL_DIR BATCH_JSON --runtime R --threads N``
+``python -m taskdistil.memory_probe MODEL_DIR BATCH_JSON --runtime R --threads N``
 """
 
 from __future__ import annotations
@@ -37,17 +38,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
-    import onnxruntime  # noqa: F401  (imported by every runtime's baseline alike)
-    import torch
+    from taskdistil.artifact import load  # numpy, tokenizers: what every runtime needs
 
-    from taskdistil.artifact import load
-
-    torch.set_num_threads(args.threads)
     texts = json.loads(Path(args.batch_file).read_text(encoding="utf-8"))
     baseline = _peak_rss_bytes()
+    if args.runtime == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = load(args.model_dir, runtime=args.runtime, threads=args.threads)
     model.logits(texts, batch_size=len(texts))
-    print(json.dumps({"peak_rss_bytes": _peak_rss_bytes(), "baseline_rss_bytes": baseline}))
+    print(json.dumps({"peak_rss_bytes": _peak_rss_bytes(), "baseline_rss_bytes": baseline,
+                      "torch_imported": "torch" in sys.modules}))
 
 
 if __name__ == "__main__":
