@@ -127,3 +127,54 @@ def test_distill_loss_hard_weight_needs_labels():
     zs, zt = _logits(13), _logits(14).detach()
     with pytest.raises(ValueError, match="labels"):
         DistillLoss(hard_weight=0.5)(zs, zt)
+
+
+# -- hidden-state losses (Patient KD, XtremeDistil) --------------------------------------------
+
+def test_patient_loss_hand_example_and_scale_invariance():
+    from taskdistil.losses import PatientLoss
+
+    s = torch.tensor([[[3.0, 4.0], [1.0, 0.0]]])  # (B=1, M=2 layers, H=2)
+    t = torch.tensor([[[6.0, 8.0], [0.0, 2.0]]])
+    # layer 1: same direction -> 0; layer 2: (1,0) vs (0,1) -> ||(1,-1)||^2 = 2
+    assert PatientLoss()(s, t).item() == pytest.approx(2.0)
+    assert PatientLoss()(s * 7.0, t * 0.1).item() == pytest.approx(2.0)  # normalised: scale does not matter
+    batch = torch.cat([s, t])  # (2, 2, 2); the second example matches itself exactly
+    assert PatientLoss()(batch, torch.cat([t, t])).item() == pytest.approx(1.0)  # batch mean of 2 and 0
+
+
+def test_patient_loss_gradient_flows_to_student_only():
+    from taskdistil.losses import PatientLoss
+
+    s = torch.randn(4, 3, 8, requires_grad=True)
+    t = torch.randn(4, 3, 8, dtype=torch.float16)  # the cache stores float16
+    PatientLoss()(s, t).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+
+
+def test_representation_loss_learns_a_projection():
+    from taskdistil.losses import RepresentationLoss
+
+    torch.manual_seed(0)
+    loss = RepresentationLoss(student_dim=6, teacher_dim=4)
+    assert sum(p.numel() for p in loss.parameters()) == 6 * 4 + 4
+    student = torch.randn(32, 6)
+    teacher = torch.nn.functional.gelu(student @ torch.randn(6, 4))  # reachable by GELU(W h + b)
+    optimizer = torch.optim.Adam(loss.parameters(), lr=0.05)
+    first = loss(student, teacher).item()
+    for _ in range(300):
+        optimizer.zero_grad()
+        value = loss(student, teacher)
+        value.backward()
+        optimizer.step()
+    assert value.item() < 0.05 * first
+
+
+def test_hard_distillation_uses_teacher_argmax():
+    from taskdistil.losses import HardDistillation
+
+    teacher = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0]])
+    student = torch.tensor([[0.0, 5.0, 0.0], [0.0, 5.0, 0.0]])
+    expected = torch.nn.functional.cross_entropy(student, torch.tensor([1, 0]))
+    assert HardDistillation()(student, teacher).item() == pytest.approx(expected.item())
+    assert HardDistillation()(teacher * 100, teacher).item() < 1e-6  # agreeing confidently: ~0
