@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taskdistil.errors import ConfigError
 
@@ -106,7 +106,9 @@ class StudentConfig(_Strict):
     min_freq: int = Field(1, ge=1, description="word tokenizer: least frequency kept")
     max_length: int | None = Field(None, ge=1, description="default: the teacher's")
     # validate_default: the svd/word rule below must also catch the default "svd".
-    embeddings: Literal["random", "svd"] = Field("svd", validate_default=True)
+    embeddings: Literal["random", "svd", "vectors"] = Field("svd", validate_default=True)
+    vectors: str | None = Field(None, description="embeddings 'vectors': a word2vec/GloVe/fastText file (text, "
+                                ".gz or word2vec .bin); relative paths resolve against the data directory")
     embedding_dim: int = Field(300, ge=1)
     embedding_mode: Literal["tuned", "frozen", "multichannel"] = Field(
         "tuned", description="tune the table, freeze it, or both side by side (multichannel)")
@@ -134,6 +136,12 @@ class StudentConfig(_Strict):
         if v == "svd" and info.data.get("tokenizer") == "word":
             raise ValueError("embeddings 'svd' needs tokenizer 'wordpiece' (the teacher's vocabulary)")
         return v
+
+    @model_validator(mode="after")
+    def _vectors_need_a_file(self) -> "StudentConfig":
+        if self.embeddings == "vectors" and not self.vectors:
+            raise ValueError("embeddings 'vectors' needs the key 'vectors': the word vectors file")
+        return self
 
 
 class ExamConfig(_Strict):
@@ -205,6 +213,10 @@ class RunConfig(_Strict):
         source = getattr(self.data, split)
         if source.startswith("hf:"):
             return source
+        return self.data_file(source)
+
+    def data_file(self, source: str) -> str:
+        """A file path; relative paths resolve against the data directory."""
         path = Path(os.path.expanduser(source))
         if not path.is_absolute() and self.data.dir:
             path = Path(self.data.dir) / path

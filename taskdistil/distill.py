@@ -16,6 +16,7 @@ from taskdistil.losses import DistillLoss
 from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
+from taskdistil.students.vectors import read_vectors
 from taskdistil.tasks import classification_metrics, load_task_data
 from taskdistil.teacher.annotate import LogitStore
 from taskdistil.teacher.model import Teacher
@@ -58,6 +59,14 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
                           pad_id=tokenizer.pad_id, **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
+    elif student.embeddings == "vectors":
+        from taskdistil.pipeline import log
+
+        table = read_vectors(config.data_file(student.vectors), tokenizer.vocabulary(), student.embedding_dim,
+                             tokenizer.pad_id, seed)
+        model.embedding.initialize(torch.from_numpy(table.matrix))
+        log(f"[distill:{student.name}] word vectors for {table.found:,} of {tokenizer.vocab_size:,} vocabulary "
+            f"entries ({table.lowercase_matches:,} by their lowercased form)")
     del teacher.model  # the teacher's weights are not needed past this point
 
     objective = DistillLoss(student.loss.soft, student.loss.temperature, student.loss.hard_weight)

@@ -209,12 +209,14 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
     from taskdistil.distill import distill_student
 
     c = run.config
-    # an unset student seed (inherit the run's) leaves keys of earlier runs as they were
-    recipe = student.model_dump(mode="json", exclude={"seed"} if student.seed is None else None)
+    # unset optional settings (seed: inherit the run's) leave keys of earlier runs as they were
+    recipe = student.model_dump(mode="json", exclude={k for k in ("seed", "vectors") if getattr(student, k) is None})
     key_inputs = {"student": recipe, "seed": c.seed,
                   "annotations": run.completed_key(run.annotate_dir),
                   "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
                   "data": run.data_reading()}
+    if student.vectors:
+        key_inputs["vectors"] = source_fingerprint(c.data_file(student.vectors))
 
     def body(stage_dir: Path) -> dict:
         return distill_student(run, student, stage_dir)

@@ -60,6 +60,11 @@ class WordPieceTokenizer(_Truncating):
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size()
 
+    def vocabulary(self) -> list[str]:
+        """Tokens by id (word pieces keep their ``##`` prefix)."""
+        by_id = sorted(self.backend.get_vocab().items(), key=lambda kv: kv[1])
+        return [token for token, _ in by_id]
+
     def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
         encodings = self.backend.encode_batch(list(texts))
         return [self._fit(e.ids, i, too_long, where) for i, e in enumerate(encodings)]
@@ -104,6 +109,9 @@ class WordTokenizer(_Truncating):
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+    def vocabulary(self) -> list[str]:
+        return list(self.vocab)
 
     def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
         out = []
