@@ -89,17 +89,44 @@ class AnnotateConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    """L = hard_weight * CE(y, z_s) + (1 - hard_weight) * soft(z_t, z_s)."""
+    """L = hard_weight * CE(y, z_s) + (1 - hard_weight) * soft(z_t, z_s) + pkd_weight * PKD(h_s, h_t).
+
+    PKD is Patient KD (Sun et al. 2019) over matched layers' [CLS] states (transformer students);
+    in the paper's terms hard_weight = 1 - a and pkd_weight = b, with soft 'kl' at temperature T.
+    """
 
     soft: Literal["mse", "kl"] = "mse"
     temperature: float = Field(1.0, gt=0)
     hard_weight: float = Field(0.0, ge=0, le=1)
+    pkd_weight: float = Field(0.0, ge=0, description="b: weight of the Patient KD loss between the student's "
+                              "[CLS] states and the teacher layers of layer_map (transformer students; 0: plain KD)")
+
+
+# A transformer student trains like BERT fine-tuning (Sun et al. 2019: batch 32, 4 epochs, lr 5e-5), not
+# with the small students' Adam at 1e-3, which wrecks copied BERT layers.
+TRANSFORMER_TRAIN = TrainConfig(
+    epochs=4, batch_size=32, learning_rate=5e-5, optimizer="adamw", weight_decay=0.01, scheduler="linear",
+    warmup_ratio=0.1, evals_per_epoch=2, grad_clip=1.0,
+)
+TRANSFORMER_DEFAULTS = {"layers": 3, "init_layers": "first", "layer_map": "skip"}
+_LAYER_CHOICES = {"init_layers": ("first",), "layer_map": ("skip", "last")}
 
 
 class StudentConfig(_Strict):
+    """One student. kind 'transformer' (Patient KD, Sun et al. 2019) is a BERT of ``layers`` layers copied from
+    the teacher's (embeddings, vocabulary, pooler and classifier too); its ``train`` defaults are
+    ``TRANSFORMER_TRAIN``. ``layers``, ``init_layers`` and ``layer_map`` are its settings only."""
+
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
-    kind: Literal["bilstm", "cnn"] = "bilstm"
+    kind: Literal["bilstm", "cnn", "transformer"] = "bilstm"
+    layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3)")
+    init_layers: Literal["first"] | list[int] | None = Field(
+        None, description="transformer: teacher layers (1-based) copied into the student's layers: 'first' "
+        "(default: the teacher's first k, as in PKD) or a list of k layer numbers")
+    layer_map: Literal["skip", "last"] | list[int] | None = Field(
+        None, description="transformer: teacher layers (1-based) that student layers 1..k-1 learn from under "
+        "Patient KD: 'skip' (default: every N/k-th), 'last' (the k-1 below the top) or a list of k-1 numbers")
     tokenizer: Literal["wordpiece", "word"] = "wordpiece"
     lowercase: bool = True
     max_vocab: int = Field(50000, ge=10, description="word tokenizer: largest vocabulary kept")
@@ -115,7 +142,8 @@ class StudentConfig(_Strict):
     hidden_size: int = Field(150, ge=1, description="bilstm: units per direction")
     num_layers: int = Field(1, ge=1, description="bilstm: stacked layers")
     fc_dim: int = Field(200, ge=1, description="bilstm: ReLU layer units")
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1, description="transformer: hidden dropout (attention dropout stays "
+                           "the teacher's)")
     pooling: Literal["last", "max", "mean"] = Field("last", description="bilstm: how states become one vector")
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="cnn: convolution widths")
     num_filters: int = Field(100, ge=1, description="cnn: filters per width")
@@ -125,15 +153,35 @@ class StudentConfig(_Strict):
         evals_per_epoch=2, patience=6, grad_clip=5.0,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _transformer_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("kind") != "transformer":
+            return data
+        data = {**data, **{k: v for k, v in TRANSFORMER_DEFAULTS.items() if data.get(k) is None}}
+        if data.get("train") is None or isinstance(data["train"], dict):
+            data["train"] = {**TRANSFORMER_TRAIN.model_dump(), **(data.get("train") or {})}
+        return data
+
     @field_validator("train", "loss", mode="before")
     @classmethod
     def _section_defaults(cls, v: Any, info: Any) -> Any:
         return _merge_over_default(cls, info.field_name, v)
 
+    @field_validator("init_layers", "layer_map", mode="before")
+    @classmethod
+    def _layer_choice_or_list(cls, v: Any, info: Any) -> Any:
+        choices = _LAYER_CHOICES[info.field_name]
+        if v is None or (isinstance(v, str) and v in choices):
+            return v
+        if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+            return v
+        raise ValueError(f"expected one of {list(choices)} or a list of 1-based teacher layer numbers")
+
     @field_validator("embeddings")
     @classmethod
     def _svd_needs_wordpiece(cls, v: str, info: Any) -> str:
-        if v == "svd" and info.data.get("tokenizer") == "word":
+        if v == "svd" and info.data.get("tokenizer") == "word" and info.data.get("kind") != "transformer":
             raise ValueError("embeddings 'svd' needs tokenizer 'wordpiece' (the teacher's vocabulary)")
         return v
 
@@ -141,6 +189,30 @@ class StudentConfig(_Strict):
     def _vectors_need_a_file(self) -> "StudentConfig":
         if self.embeddings == "vectors" and not self.vectors:
             raise ValueError("embeddings 'vectors' needs the key 'vectors': the word vectors file")
+        return self
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> "StudentConfig":
+        """Transformer-only settings on other kinds, and layer lists that cannot fit ``layers``."""
+        if self.kind != "transformer":
+            given = [k for k in TRANSFORMER_DEFAULTS if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given[0]} is a setting of kind 'transformer' students (this one is {self.kind!r})")
+            if self.loss.pkd_weight:
+                raise ValueError("loss.pkd_weight (Patient KD) needs kind 'transformer'")
+            return self
+        if self.tokenizer != "wordpiece" or self.embeddings != "svd":
+            raise ValueError("kind 'transformer' uses the teacher's WordPiece vocabulary and embeddings: leave "
+                             "tokenizer and embeddings at their defaults")
+        if isinstance(self.init_layers, list) and len(self.init_layers) != self.layers:
+            raise ValueError(f"init_layers: a student of {self.layers} layers copies {self.layers} teacher layers, "
+                             f"got {len(self.init_layers)}: {self.init_layers}")
+        if isinstance(self.layer_map, list) and len(self.layer_map) != self.layers - 1:
+            raise ValueError(f"layer_map: a student of {self.layers} layers matches {self.layers - 1} teacher layers "
+                             f"(all but its top one), got {len(self.layer_map)}: {self.layer_map}")
+        if self.loss.pkd_weight and self.layers < 2:
+            raise ValueError("loss.pkd_weight needs layers >= 2: a 1-layer student has no layer below the top "
+                             "(which the logits cover)")
         return self
 
 

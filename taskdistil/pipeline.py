@@ -183,26 +183,69 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
     c = run.config
     key_inputs = {"teacher_weights": _teacher_fingerprint(run), "transfer": {"train": run.data_fingerprint("train")},
                   "data": run.data_reading(), "shard_size": c.annotate.shard_size}
+    layers = teacher_hidden_layers(run)
+    if layers:  # only then: runs without Patient KD students keep their keys
+        key_inputs["hidden_layers"] = layers
 
     def body(stage_dir: Path) -> dict:
         data = load_task_data(c)
         teacher = Teacher.load(run.teacher_model_dir)
         return annotate(teacher, data.train.texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
-                        c.data.too_long, data.train.where)
+                        c.data.too_long, data.train.where, layers=layers)
 
-    return run.stage("annotate", run.annotate_dir, key_inputs, body, force, damage=_annotation_damage)
+    return run.stage("annotate", run.annotate_dir, key_inputs, body, force,
+                     damage=lambda stage_dir: _annotation_damage(stage_dir, layers))
 
 
-def _annotation_damage(stage_dir: Path) -> str | None:
-    """Why the stored shards cannot be used (failed checksum, missing file), or None."""
+def teacher_hidden_layers(run: Run) -> list[int]:
+    """Teacher layers (1-based, sorted) whose [CLS] states the Patient KD students need, [] if none.
+
+    Every transformer student's layer settings are checked against the teacher here, before any
+    annotation, so an impossible layer map fails early naming its key.
+    """
+    students = [s for s in run.config.students if s.kind == "transformer"]
+    if not students:
+        return []
+    from taskdistil.students.transformer import student_layers, teacher_depth
+
+    depth = teacher_depth(run.teacher_model_dir)
+    layers: set[int] = set()
+    for student in students:
+        _, matched = student_layers(student, depth)
+        if student.loss.pkd_weight:
+            layers.update(matched)
+    return sorted(layers)
+
+
+def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str | None:
+    """Why the stored shards cannot be used (failed checksum, missing file, other layers), or None."""
     from taskdistil.errors import ArtifactError
-    from taskdistil.teacher.annotate import LogitStore
+    from taskdistil.teacher.annotate import HiddenStore, LogitStore
 
     try:
         LogitStore(stage_dir, verify=True)
+        if layers:
+            stored = HiddenStore(stage_dir, verify=True).layers
+            if stored != layers:
+                return f"hidden states of teacher layers {stored}, not {layers}"
     except (ArtifactError, OSError, ValueError) as err:
         return str(err)
     return None
+
+
+# Student settings added after runs existed: left out of stage keys while unset (None), so that the
+# keys of those runs stay as they were. loss.pkd_weight likewise while 0.
+ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map")
+
+
+def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> dict:
+    """A student's settings as a stage key holds them: ``exclude`` left out, and ``omit_unset`` and the
+    added settings left out while they are None."""
+    unset = [k for k in (*omit_unset, *ADDED_STUDENT_SETTINGS) if getattr(student, k) is None]
+    spec: dict = dict.fromkeys((*exclude, *unset), True)
+    if not student.loss.pkd_weight:
+        spec["loss"] = {"pkd_weight"}
+    return student.model_dump(mode="json", exclude=spec)
 
 
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
@@ -210,7 +253,7 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
 
     c = run.config
     # unset optional settings (seed: inherit the run's) leave keys of earlier runs as they were
-    recipe = student.model_dump(mode="json", exclude={k for k in ("seed", "vectors") if getattr(student, k) is None})
+    recipe = student_settings(student, omit_unset=("seed", "vectors"))
     key_inputs = {"student": recipe, "seed": c.seed,
                   "annotations": run.completed_key(run.annotate_dir),
                   "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
@@ -256,7 +299,7 @@ def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> di
         export_stage(run, name, force)
     exports = {n: run.completed_key(run.export_stage_dir(n)) for n in names}
     key_inputs = {"exam": c.exam.measurement(), "exports": exports,
-                  "groups": [s.model_dump(mode="json", exclude={"name"}) for s in c.students],
+                  "groups": [student_settings(s, exclude=("name",)) for s in c.students],
                   "test": run.data_fingerprint("test"), "data": run.data_reading()}
     manifest = run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
     finalize_report(run, budgets or c.exam.budgets())

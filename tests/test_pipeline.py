@@ -99,6 +99,13 @@ def test_run_writes_report_and_complete_manifests(base_run):
         assert m["status"] == "complete", stage
         assert m["attempts"] == 1, stage
         assert m["finished"], stage
+    # without transformer students, keys hold what they held before those existed (earlier runs stay valid)
+    stages = manifests(run_dir)
+    assert set(stages["annotate"]["inputs"]) == {"teacher_weights", "transfer", "data", "shard_size"}
+    recipe = stages["distill:bilstm"]["inputs"]["student"]
+    assert not {"layers", "init_layers", "layer_map"} & set(recipe) and "pkd_weight" not in recipe["loss"]
+    assert not any("pkd_weight" in group["loss"] or "layers" in group for group in stages["exam"]["inputs"]["groups"])
+    assert "hidden" not in read_json(run_dir / "annotations" / "shards.json")
 
 
 def test_second_run_skips_every_stage(run_copy, capsys):

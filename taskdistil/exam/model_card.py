@@ -53,7 +53,7 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
 
 def write_model_cards(run: "Run", report: dict) -> None:
     config = run.config
-    recipes = {s.name: s.model_dump(mode="json") for s in config.students}
+    recipes = {s.name: s.model_dump(mode="json", exclude_none=True) for s in config.students}
     for name in ["teacher"] + [s.name for s in config.students]:
         rows = [r for r in report["models"] if r["name"] == name and r["metrics"] is not None]
         out = run.export_dir(name)

@@ -9,12 +9,17 @@ from torch import nn
 from taskdistil.errors import ArtifactError
 from taskdistil.students.bilstm import BiLSTMStudent
 from taskdistil.students.cnn import CNNStudent
+from taskdistil.students.transformer import TransformerStudent
 
-STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent}
+STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent,
+                                             "transformer": TransformerStudent}
 
 
 def build_student(kind: str, **settings) -> nn.Module:
-    """Construct a student of ``kind`` from keyword settings (its config dataclass fields)."""
+    """Construct a student of ``kind`` from keyword settings (its config dataclass fields).
+
+    (A transformer student is built from its teacher: ``TransformerStudent.from_teacher``.)
+    """
     if kind not in STUDENT_KINDS:
         raise ArtifactError(f"unknown student kind {kind!r}; known: {sorted(STUDENT_KINDS)}")
     cls = STUDENT_KINDS[kind]

@@ -1,12 +1,16 @@
-"""Teacher annotation of a transfer set: logits computed once, stored in checksummed shards.
+"""Teacher annotation of a transfer set: logits (and [CLS] states) computed once, stored in checksummed shards.
 
-Shards are ``logits-NNNNN.npy`` files (float32, (n, C)), read back memory-mapped. A shard
-whose checksum in ``shards.json`` does not match (partial write, corruption) is recomputed,
-so an interrupted annotation resumes at shard granularity.
+Shards are ``logits-NNNNN.npy`` files (float32, (n, C)), read back memory-mapped. When layers
+are requested (Patient KD students), each shard also gets ``hidden-NNNNN.npy``: float16
+(n, L, H), the teacher's [CLS] state after each requested layer (1-based, in ``shards.json``
+under ``hidden.layers``), from the same forward pass as the logits. A shard whose checksum in
+``shards.json`` does not match (partial write, corruption) is recomputed, so an interrupted
+annotation resumes at shard granularity. Without layers ``shards.json`` has no ``hidden`` entry.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,33 +26,110 @@ SHARDS = "shards.json"
 
 
 def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: int, batch_size: int,
-             too_long: str = "error", where: Callable[[int], str] | None = None) -> dict:
+             too_long: str = "error", where: Callable[[int], str] | None = None,
+             layers: Sequence[int] = ()) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    layers = [int(layer) for layer in layers]
+    if layers and not all(1 <= layer <= teacher.model.config.num_hidden_layers for layer in layers):
+        raise ArtifactError(f"teacher hidden layers {layers}: the teacher has layers "
+                            f"1..{teacher.model.config.num_hidden_layers}")
     index_path = out_dir / SHARDS
-    index = read_json(index_path) if index_path.is_file() else {}
+    recorded = read_json(index_path) if index_path.is_file() else {}
+    index = copy.deepcopy(recorded)
     if index.get("shard_size") != shard_size or index.get("count") != len(texts):
         index = {"shard_size": shard_size, "count": len(texts), "shards": {}}
+    if index.get("hidden", {}).get("layers") != (layers or None):  # other layers: their shards are stale
+        index.pop("hidden", None)
+        for stale in out_dir.glob("hidden-*.npy"):
+            stale.unlink()
+        if layers:
+            index["hidden"] = {"layers": layers, "shards": {}}
+    if recorded and index != recorded:
+        write_json(index_path, index)  # forget what no longer holds, even if no shard needs recomputing
     n_shards = (len(texts) + shard_size - 1) // shard_size
     pad = teacher.tokenizer.pad_token_id or 0
+    forward = _logits_and_cls(teacher.model, layers) if layers else hf_forward(teacher.model)
     with progress(len(texts), "teacher annotation", unit="ex") as bar:
         for s in range(n_shards):
             start, stop = s * shard_size, min(len(texts), (s + 1) * shard_size)
-            name = f"logits-{s:05d}.npy"
-            recorded = index["shards"].get(name)
-            if recorded and (out_dir / name).is_file() and sha256_file(out_dir / name) == recorded:
+            name, hidden_name = f"logits-{s:05d}.npy", f"hidden-{s:05d}.npy"
+            if _valid(out_dir, name, index["shards"]) and (
+                    not layers or _valid(out_dir, hidden_name, index["hidden"]["shards"])):
                 bar.update(stop - start)
                 continue
             shard_where = (lambda i, o=start: where(i + o)) if where else None
             ids = encode_texts(teacher.tokenizer, texts[start:stop], teacher.max_length, too_long, shard_where)
-            logits = batched_logits(hf_forward(teacher.model), ids, pad, batch_size)
+            out = batched_logits(forward, ids, pad, batch_size)  # (n, C), or (n, C + L * H) with layers
             bar.update(stop - start)
-            tmp = out_dir / f".{name}.tmp.npy"
-            np.save(tmp, logits, allow_pickle=False)
-            tmp.replace(out_dir / name)
-            index["shards"][name] = sha256_file(out_dir / name)
+            num_labels = len(teacher.labels)
+            if layers:
+                cls = out[:, num_labels:].reshape(len(ids), len(layers), -1).astype(np.float16)  # (n, L, H)
+                index["hidden"]["shards"][hidden_name] = _save(out_dir, hidden_name, cls)
+            index["shards"][name] = _save(out_dir, name, np.ascontiguousarray(out[:, :num_labels]))
             write_json(index_path, index)
-    return {"count": len(texts), "shards": n_shards, "num_labels": len(teacher.labels)}
+    summary = {"count": len(texts), "shards": n_shards, "num_labels": len(teacher.labels)}
+    if layers:
+        summary["hidden_layers"] = layers
+    return summary
+
+
+def _logits_and_cls(model, layers: list[int]):
+    """A ``Forward`` returning the logits and the [CLS] states of ``layers`` side by side: (B, C + L * H)."""
+    import torch
+
+    model.eval()
+
+    def forward(ids, mask):
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        cls = torch.stack([out.hidden_states[layer][:, 0] for layer in layers], dim=1)  # (B, L, H)
+        return torch.cat([out.logits, cls.flatten(1)], dim=1)
+
+    return forward
+
+
+def _valid(out_dir: Path, name: str, recorded: dict) -> bool:
+    checksum = recorded.get(name)
+    return bool(checksum) and (out_dir / name).is_file() and sha256_file(out_dir / name) == checksum
+
+
+def _save(out_dir: Path, name: str, array: np.ndarray) -> str:
+    """Write atomically; returns the file's checksum."""
+    tmp = out_dir / f".{name}.tmp.npy"
+    np.save(tmp, array, allow_pickle=False)
+    tmp.replace(out_dir / name)
+    return sha256_file(out_dir / name)
+
+
+def _load_shards(out_dir: Path, recorded: dict, count: int, verify: bool) -> list[np.ndarray]:
+    shards = []
+    for name in sorted(recorded):
+        if not (out_dir / name).is_file():
+            raise ArtifactError(f"{out_dir / name}: shard is missing; rerun annotation")
+        if verify and sha256_file(out_dir / name) != recorded[name]:
+            raise ArtifactError(f"{out_dir / name}: checksum mismatch (corrupt shard); rerun annotation")
+        shards.append(np.load(out_dir / name, mmap_mode="r", allow_pickle=False))
+    held = sum(len(s) for s in shards)
+    if held != count:
+        raise ArtifactError(f"{out_dir}: shards hold {held} rows, expected {count}")
+    return shards
+
+
+def _read_index(out_dir: Path) -> dict:
+    if not (out_dir / SHARDS).is_file():
+        raise ArtifactError(f"{out_dir}: no annotation index ({SHARDS}); run `taskdistil annotate` first")
+    return read_json(out_dir / SHARDS)
+
+
+def _gather(shards: list[np.ndarray], shard_size: int, idx, dtype) -> np.ndarray:
+    """Rows ``idx`` (global example indices) of row-sharded arrays, in the order given."""
+    idx = np.asarray(idx)
+    shard, offset = np.divmod(idx, shard_size)
+    out = np.empty((len(idx), *shards[0].shape[1:]), dtype=dtype)
+    for s in np.unique(shard):
+        sel = shard == s
+        out[sel] = shards[s][offset[sel]]
+    return out
 
 
 class LogitStore:
@@ -56,28 +137,40 @@ class LogitStore:
 
     def __init__(self, out_dir: Path, verify: bool = False):
         out_dir = Path(out_dir)
-        if not (out_dir / SHARDS).is_file():
-            raise ArtifactError(f"{out_dir}: no annotation index ({SHARDS}); run `taskdistil annotate` first")
-        index = read_json(out_dir / SHARDS)
+        index = _read_index(out_dir)
         self.shard_size = index["shard_size"]
         self.count = index["count"]
-        self.shards = []
-        for name in sorted(index["shards"]):
-            if verify and sha256_file(out_dir / name) != index["shards"][name]:
-                raise ArtifactError(f"{out_dir / name}: checksum mismatch (corrupt shard); rerun annotation")
-            self.shards.append(np.load(out_dir / name, mmap_mode="r", allow_pickle=False))
-        if sum(len(s) for s in self.shards) != self.count:
-            held = sum(len(s) for s in self.shards)
-            raise ArtifactError(f"{out_dir}: shards hold {held} rows, expected {self.count}")
+        self.shards = _load_shards(out_dir, index["shards"], self.count, verify)
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, idx: np.ndarray) -> np.ndarray:
-        idx = np.asarray(idx)
-        shard, offset = np.divmod(idx, self.shard_size)
-        out = np.empty((len(idx), self.shards[0].shape[1]), dtype=np.float32)
-        for s in np.unique(shard):
-            sel = shard == s
-            out[sel] = self.shards[s][offset[sel]]
-        return out
+        return _gather(self.shards, self.shard_size, idx, np.float32)  # (B, C)
+
+
+class HiddenStore:
+    """Memory-mapped read access to the teacher's stored [CLS] states (float16) by global example index."""
+
+    def __init__(self, out_dir: Path, verify: bool = False):
+        out_dir = Path(out_dir)
+        index = _read_index(out_dir)
+        if "hidden" not in index:
+            raise ArtifactError(f"{out_dir}: the annotations hold no teacher hidden states; rerun "
+                                "`taskdistil annotate` with a Patient KD student (loss.pkd_weight > 0) configured")
+        self.layers: list[int] = index["hidden"]["layers"]  # 1-based teacher layers, in stored order
+        self.shard_size = index["shard_size"]
+        self.count = index["count"]
+        self.shards = _load_shards(out_dir, index["hidden"]["shards"], self.count, verify)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def read(self, idx: np.ndarray, layers: Sequence[int]) -> np.ndarray:
+        """(B, len(layers), H) float16: the [CLS] states of teacher ``layers`` (1-based) for examples ``idx``."""
+        missing = sorted(set(layers) - set(self.layers))
+        if missing:
+            raise ArtifactError(f"teacher layers {missing} are not in the annotations (stored: {self.layers}); "
+                                "rerun `taskdistil annotate`")
+        rows = _gather(self.shards, self.shard_size, idx, np.float16)  # (B, L, H)
+        return rows[:, [self.layers.index(layer) for layer in layers]]

@@ -1,0 +1,163 @@
+"""Patient KD student (Sun et al. 2019): a k-layer BERT built from the teacher's own layers.
+
+The student is a ``transformers`` ``BertModel`` holding copies of the teacher's embeddings, k of its
+encoder layers (by default its first k, as in the paper), its pooler and its classifier:
+
+    ids -> embeddings -> k BERT layers -> pooler (tanh(W h_[CLS] + b)) -> dropout -> linear -> logits
+
+Besides the logits it returns the [CLS] state after each of its layers, which the Patient KD loss
+matches to teacher layers. For a teacher of N layers, student layers 1..k-1 learn from (the top
+layer is covered by the logits):
+
+    PKD-Skip: teacher layers {N/k, 2N/k, ..., (k-1)N/k}   (12 -> 6: {2, 4, 6, 8, 10}; 6 -> 3: {2, 4})
+    PKD-Last: teacher layers {N-k+1, ..., N-1}            (12 -> 6: {7, ..., 11};    6 -> 3: {4, 5})
+
+(j*N/k is rounded down when k does not divide N.) ``transformers`` is imported when a model is
+built, not with this module, so the student registry (and loading any saved student) stays light.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from taskdistil.errors import ConfigError
+from taskdistil.students.output import StudentOutput
+
+if TYPE_CHECKING:
+    from taskdistil.config import StudentConfig
+
+# The BertConfig fields that define the architecture (and dropout); a checkpoint's other settings are not kept.
+BERT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+               "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+               "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "classifier_dropout")
+
+
+@dataclass
+class TransformerConfig:
+    bert: dict  # Hugging Face BertConfig fields (BERT_FIELDS); num_hidden_layers = k
+    num_labels: int
+    pad_id: int = 0
+    teacher_layers: list[int] = field(default_factory=list)  # 1-based teacher layer each student layer copies
+
+
+class TransformerStudent(nn.Module):
+    config_class = TransformerConfig
+    kind = "transformer"
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        self.config = config
+        bert_config = BertConfig(**config.bert)
+        self.bert = BertModel(bert_config, add_pooling_layer=True)
+        head_dropout = bert_config.classifier_dropout
+        self.dropout = nn.Dropout(bert_config.hidden_dropout_prob if head_dropout is None else head_dropout)
+        self.classifier = nn.Linear(bert_config.hidden_size, config.num_labels)
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.bert["num_hidden_layers"]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
+        layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
+        pooled = out.pooler_output  # (B, H)
+        return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
+
+    @classmethod
+    def from_teacher(cls, teacher_model: nn.Module, init_layers: list[int], pad_id: int | None = None,
+                     hidden_dropout: float | None = None) -> "TransformerStudent":
+        """A student whose layer j is an exact copy of teacher layer ``init_layers[j]`` (1-based), with the
+        teacher's embeddings, pooler and classifier. ``teacher_model``: a HF ``BertForSequenceClassification``.
+        ``hidden_dropout`` replaces the teacher's hidden dropout (attention dropout stays the teacher's)."""
+        teacher_config = teacher_model.config
+        depth = bert_depth(teacher_config, "teacher")
+        if not init_layers or any(not 1 <= layer <= depth for layer in init_layers):
+            raise ConfigError(f"student layers must copy teacher layers 1..{depth}, got {list(init_layers)}")
+        base, classifier = teacher_model.base_model, getattr(teacher_model, "classifier", None)
+        if getattr(base, "pooler", None) is None or not isinstance(classifier, nn.Linear):
+            raise ConfigError("a transformer student needs a teacher with a BERT pooler and a linear classifier "
+                              "(BertForSequenceClassification)")
+        bert = {name: getattr(teacher_config, name) for name in BERT_FIELDS}
+        bert["num_hidden_layers"] = len(init_layers)
+        if hidden_dropout is not None:
+            bert["hidden_dropout_prob"] = hidden_dropout
+        if pad_id is None:
+            pad_id = teacher_config.pad_token_id or 0
+        model = cls(TransformerConfig(bert, teacher_config.num_labels, pad_id, list(init_layers)))
+        # load_state_dict copies values: the student shares no storage with the teacher
+        model.bert.embeddings.load_state_dict(base.embeddings.state_dict())
+        for j, layer in enumerate(init_layers):
+            model.bert.encoder.layer[j].load_state_dict(base.encoder.layer[layer - 1].state_dict())
+        model.bert.pooler.load_state_dict(base.pooler.state_dict())
+        model.classifier.load_state_dict(classifier.state_dict())
+        return model
+
+
+# -- which teacher layers -----------------------------------------------------------------------
+
+def bert_depth(config, what: str) -> int:
+    """Number of layers of a BERT-architecture model's config (HF config object or dict); else ConfigError."""
+    get = config.get if isinstance(config, dict) else lambda name, default=None: getattr(config, name, default)
+    model_type = get("model_type")
+    if model_type != "bert":
+        raise ConfigError(f"transformer students are built from a BERT-architecture teacher (model_type 'bert'); "
+                          f"the {what} has model_type {model_type!r}")
+    return int(get("num_hidden_layers"))
+
+
+def teacher_depth(teacher_dir: Path) -> int:
+    """Layers of the saved teacher in ``teacher_dir`` (its ``config.json``), checked to be a BERT."""
+    path = Path(teacher_dir) / "config.json"
+    return bert_depth(json.loads(path.read_text(encoding="utf-8")), f"teacher ({path})")
+
+
+def initial_layers(spec: str | list[int], k: int, depth: int, key: str = "init_layers") -> list[int]:
+    """Teacher layers (1-based) copied into student layers 1..k: ``"first"`` = 1..k, or an explicit list."""
+    _check_depth(k, depth, key)
+    if spec == "first":
+        return list(range(1, k + 1))
+    return _checked_list(spec, k, depth, key)
+
+
+def layer_map(spec: str | list[int], k: int, depth: int, key: str = "layer_map") -> list[int]:
+    """Teacher layers (1-based) that student layers 1..k-1 learn from: ``"skip"``, ``"last"`` or a list."""
+    _check_depth(k, depth, key)
+    if spec == "skip":
+        return [j * depth // k for j in range(1, k)]
+    if spec == "last":
+        return list(range(depth - k + 1, depth))
+    return _checked_list(spec, k - 1, depth, key)
+
+
+def student_layers(student: StudentConfig, depth: int) -> tuple[list[int], list[int]]:
+    """(initial layers, Patient KD layer map) of a transformer student for a teacher of ``depth`` layers;
+    errors name the student's keys."""
+    prefix = f"students.{student.name}"
+    _check_depth(student.layers, depth, f"{prefix}.layers")
+    return (initial_layers(student.init_layers, student.layers, depth, f"{prefix}.init_layers"),
+            layer_map(student.layer_map, student.layers, depth, f"{prefix}.layer_map"))
+
+
+def _check_depth(k: int, depth: int, key: str) -> None:
+    if not 1 <= k <= depth:
+        raise ConfigError(f"{key}: a student of {k} layers cannot be built from a teacher of {depth} layers "
+                          f"(layers must be 1..{depth})")
+
+
+def _checked_list(layers: list[int], length: int, depth: int, key: str) -> list[int]:
+    layers = list(layers)
+    if len(layers) != length:
+        raise ConfigError(f"{key}: expected {length} teacher layers, got {len(layers)}: {layers}")
+    outside = [layer for layer in layers if not 1 <= layer <= depth]
+    if outside:
+        raise ConfigError(f"{key}: teacher layers {outside} out of range: the teacher has layers 1..{depth}")
+    return layers
