@@ -6,6 +6,7 @@ error naming the key (``teacher.learning_rat``) and, for choices, the allowed va
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taskdistil.errors import ConfigError
+from taskdistil.recipes import apply_recipe
 
 DATA_DIR_ENV = "TASKDISTIL_DATA"
 EMBEDDED_TEACHER = "embedded:minilm-l6"
@@ -88,18 +90,96 @@ class AnnotateConfig(_Strict):
     shard_size: int = Field(8192, ge=1)
 
 
+class Ramp(_Strict):
+    """A value moving linearly over the S steps of a training stage: x(s) = start + (end - start) * s / (S - 1).
+
+    (An annealing schedule, e.g. of the temperature or the hard-label weight; not from the papers of
+    METHODS.md.) A pure function of the step, so a resumed stage reproduces it.
+    """
+
+    start: float
+    end: float
+
+    def at(self, step: int, total: int) -> float:
+        return self.start + (self.end - self.start) * min(1.0, step / max(1, total - 1))
+
+
+def scheduled(value: float | Ramp, step: int, total: int) -> float:
+    """A loss setting's value at ``step`` of ``total``: the number itself, or the ramp's point."""
+    return value.at(step, total) if isinstance(value, Ramp) else float(value)
+
+
 class LossConfig(_Strict):
     """L = hard_weight * CE(y, z_s) + (1 - hard_weight) * soft(z_t, z_s) + pkd_weight * PKD(h_s, h_t).
 
     PKD is Patient KD (Sun et al. 2019) over matched layers' [CLS] states (transformer students);
     in the paper's terms hard_weight = 1 - a and pkd_weight = b, with soft 'kl' at temperature T.
+    ``temperature`` and ``hard_weight`` are a number or ``{start: x, end: y}`` (a ``Ramp`` over the stage's steps).
     """
 
     soft: Literal["mse", "kl"] = "mse"
-    temperature: float = Field(1.0, gt=0)
-    hard_weight: float = Field(0.0, ge=0, le=1)
+    temperature: float | Ramp = Field(1.0, description="T > 0, or {start, end}: linear over the stage's steps")
+    hard_weight: float | Ramp = Field(0.0, description="a in [0, 1], or {start, end}: linear over the stage's steps")
     pkd_weight: float = Field(0.0, ge=0, description="b: weight of the Patient KD loss between the student's "
                               "[CLS] states and the teacher layers of layer_map (transformer students; 0: plain KD)")
+
+    @field_validator("temperature")
+    @classmethod
+    def _positive_temperature(cls, v: float | Ramp) -> float | Ramp:
+        if min(_ends(v)) <= 0:
+            raise ValueError("temperature must be > 0 (both ends of a {start, end} schedule)")
+        return v
+
+    @field_validator("hard_weight")
+    @classmethod
+    def _weight_in_unit_interval(cls, v: float | Ramp) -> float | Ramp:
+        if not all(0 <= x <= 1 for x in _ends(v)):
+            raise ValueError("hard_weight must be in [0, 1] (both ends of a {start, end} schedule)")
+        return v
+
+    def uses_hard_labels(self) -> bool:
+        return max(_ends(self.hard_weight)) > 0
+
+
+def _ends(v: float | Ramp) -> tuple[float, float]:
+    return (v.start, v.end) if isinstance(v, Ramp) else (v, v)
+
+
+OBJECTIVES = ("representation", "logits", "hard_distill", "hard_labels")
+XTREMEDISTIL_LAYER = (7, 12)  # XtremeDistil's best representation layer: 7 of a 12-layer teacher
+
+
+class StageConfig(_Strict):
+    """One stage of multi-stage training (XtremeDistil, Mukherjee & Hassan Awadallah 2020), run by the one loop.
+
+    objective: ``representation`` (the student's pooled state -> GELU projection -> the teacher's [CLS] state of
+    ``teacher_layer``; ``RepresentationLoss``), ``logits`` (the student's ``loss`` section: ``DistillLoss``, plus
+    Patient KD for transformers), ``hard_distill`` (CE to the teacher's argmax: ``HardDistillation``) or
+    ``hard_labels`` (CE to gold labels, unlabeled rows ignored: ``HardCE``). ``train``: keys over the student's
+    ``train`` (resolved when the student is validated, so it always holds every key). ``unfreeze: gradual``
+    trains the student's top parameter group first and unfreezes the next one every (stage steps / groups) steps.
+    """
+
+    objective: Literal["representation", "logits", "hard_distill", "hard_labels"]
+    teacher_layer: int | None = Field(None, ge=1, description="representation: the teacher layer (1-based) "
+                                      "learned; default ceil(7/12 of the teacher's depth), XtremeDistil's 7 of 12")
+    unfreeze: Literal["all", "gradual"] = "all"
+    train: TrainConfig | None = None
+
+    @model_validator(mode="after")
+    def _layer_for_representation(self) -> "StageConfig":
+        if self.teacher_layer is not None and self.objective != "representation":
+            raise ValueError(f"teacher_layer is a setting of objective 'representation' (this stage is "
+                             f"{self.objective!r})")
+        return self
+
+    def resolved_teacher_layer(self, depth: int, key: str) -> int:
+        """The representation target for a teacher of ``depth`` layers; ConfigError naming ``key`` if out of range."""
+        num, den = XTREMEDISTIL_LAYER
+        layer = self.teacher_layer or max(1, math.ceil(num * depth / den))
+        if not 1 <= layer <= depth:
+            raise ConfigError(f"{key}: teacher layer {layer} out of range: the teacher has layers 1..{depth}")
+        return layer
 
 
 # A transformer student trains like BERT fine-tuning (Sun et al. 2019: batch 32, 4 epochs, lr 5e-5), not
@@ -118,6 +198,8 @@ class StudentConfig(_Strict):
     ``TRANSFORMER_TRAIN``. ``layers``, ``init_layers`` and ``layer_map`` are its settings only."""
 
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
+    recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
+        None, description="a paper's settings (taskdistil.recipes) under the keys given here")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
     kind: Literal["bilstm", "cnn", "transformer"] = "bilstm"
     layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3)")
@@ -152,15 +234,27 @@ class StudentConfig(_Strict):
         epochs=10, batch_size=50, learning_rate=1e-3, optimizer="adam", scheduler="constant",
         evals_per_epoch=2, patience=6, grad_clip=5.0,
     )
+    stages: list[StageConfig] | None = Field(None, min_length=1, description="multi-stage training, in order "
+                                             "(default: one logits stage, as without stages)")
 
     @model_validator(mode="before")
     @classmethod
-    def _transformer_defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("kind") != "transformer":
+    def _defaults(cls, data: Any) -> Any:
+        """The recipe under the given keys, then the transformer defaults, then each stage's train over the
+        student's (in one validator: pydantic's order of several 'before' validators is easy to get wrong)."""
+        if not isinstance(data, dict):
             return data
-        data = {**data, **{k: v for k, v in TRANSFORMER_DEFAULTS.items() if data.get(k) is None}}
-        if data.get("train") is None or isinstance(data["train"], dict):
-            data["train"] = {**TRANSFORMER_TRAIN.model_dump(), **(data.get("train") or {})}
+        data = apply_recipe(data)
+        if data.get("kind") == "transformer":
+            data = {**data, **{k: v for k, v in TRANSFORMER_DEFAULTS.items() if data.get(k) is None}}
+            if data.get("train") is None or isinstance(data["train"], dict):
+                data["train"] = {**TRANSFORMER_TRAIN.model_dump(), **(data.get("train") or {})}
+        if isinstance(data.get("stages"), list):
+            train = data.get("train")
+            train = train.model_dump() if isinstance(train, BaseModel) else train
+            if train is None or isinstance(train, dict):
+                base = {**cls.model_fields["train"].default.model_dump(), **(train or {})}
+                data["stages"] = [_stage_over(stage, base) for stage in data["stages"]]
         return data
 
     @field_validator("train", "loss", mode="before")
@@ -194,6 +288,8 @@ class StudentConfig(_Strict):
     @model_validator(mode="after")
     def _kind_settings(self) -> "StudentConfig":
         """Transformer-only settings on other kinds, and layer lists that cannot fit ``layers``."""
+        if self.loss.pkd_weight and self.stages and not any(s.objective == "logits" for s in self.stages):
+            raise ValueError("loss.pkd_weight (Patient KD) is part of the 'logits' objective: add a logits stage")
         if self.kind != "transformer":
             given = [k for k in TRANSFORMER_DEFAULTS if getattr(self, k) is not None]
             if given:
@@ -214,6 +310,19 @@ class StudentConfig(_Strict):
             raise ValueError("loss.pkd_weight needs layers >= 2: a 1-layer student has no layer below the top "
                              "(which the logits cover)")
         return self
+
+
+def _stage_over(stage: Any, student_train: dict) -> Any:
+    """A raw stage with its ``train`` keys over the student's (left alone if not a mapping: validation says why)."""
+    if isinstance(stage, BaseModel):
+        stage = stage.model_dump()
+    if not isinstance(stage, dict):
+        return stage
+    train = stage.get("train")
+    train = train.model_dump() if isinstance(train, BaseModel) else train
+    if train is None or isinstance(train, dict):
+        stage = {**stage, "train": {**student_train, **(train or {})}}
+    return stage
 
 
 class ExamConfig(_Strict):

@@ -5,6 +5,19 @@ transformer student is built from the teacher's own layers (``TransformerStudent
 with ``loss.pkd_weight`` > 0, also learns the teacher's [CLS] states (Patient KD, Sun et al. 2019):
 
     L = DistillLoss(z_s, z_t, y) + pkd_weight * PatientLoss(h_s^{1..k-1}, h_t^{layer_map})
+
+Multi-stage training (``stages:``, XtremeDistil) keeps one loop: a stage is data (an objective, its train
+settings, an unfreezing rule) that ``fit`` runs in its own work dir ``stages/<n>-<objective>`` under the
+student's stage dir. ``fit`` leaves a stage's best-on-dev weights in the model, where the next stage starts; a
+finished stage returns at once on resume. Each stage reseeds torch (seed + n), so a run killed in or between
+stages resumes to the same result. Objectives (batch of transfer-set rows; dev selection):
+
+    representation  RepresentationLoss(pooled_s, h_t^l)       dev: -(the same loss on the teacher's dev states)
+    logits          DistillLoss(z_s, z_t, y) [+ Patient KD]   dev: accuracy (a and T may follow a Ramp)
+    hard_distill    HardDistillation: CE(argmax z_t, z_s)     dev: accuracy
+    hard_labels     HardCE: CE(y, z_s), unlabeled rows out    dev: accuracy
+
+Without ``stages`` the student trains in one logits stage in ``work``, exactly as before stages existed.
 """
 
 from __future__ import annotations
@@ -14,12 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
 from taskdistil.artifact import save_student
-from taskdistil.config import StudentConfig
+from taskdistil.config import StageConfig, StudentConfig, scheduled
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
-from taskdistil.losses import DistillLoss
+from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
 from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
@@ -28,7 +42,8 @@ from taskdistil.tasks import classification_metrics, load_task_data
 from taskdistil.teacher.annotate import LogitStore
 from taskdistil.teacher.model import Teacher
 from taskdistil.train.batching import LengthBuckets, pad_ids
-from taskdistil.train.loop import fit
+from taskdistil.train.hooks import GradualUnfreezing, chain
+from taskdistil.train.loop import Evaluation, FitResult, fit
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
@@ -59,7 +74,8 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
     # Logit columns follow the teacher's label order (an adopted checkpoint may have its own).
     to_teacher = np.asarray([teacher.labels.index(label) for label in data.labels.labels])
-    gold = torch.as_tensor(to_teacher[data.label_ids("train")])
+    train_labels = data.label_ids("train")
+    gold = torch.as_tensor(np.where(train_labels >= 0, to_teacher[train_labels], -1))  # -1: unlabeled row
     dev_gold = to_teacher[data.label_ids("dev")]
 
     patient = None  # the Patient KD term: (student output, example indices) -> scalar, or None
@@ -67,29 +83,170 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         model, patient = _transformer_student(run, student, teacher, tokenizer)
     else:
         model = _embedding_student(run, student, teacher, tokenizer, seed)
+    targets = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
 
-    objective = DistillLoss(student.loss.soft, student.loss.temperature, student.loss.hard_weight)
-
-    def loss_fn(idx: np.ndarray) -> torch.Tensor:
+    def forward(idx: np.ndarray):
         ids, mask = pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)
-        out = model(ids, mask)
-        loss = objective(out.logits, torch.from_numpy(store[idx]), gold[idx])
-        return loss if patient is None else loss + patient(out, idx)
+        return model(ids, mask)
 
     def evaluate():
         logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512)
         return classification_metrics(logits, dev_gold)
 
-    batches = LengthBuckets([len(s) for s in train_ids], student.train.batch_size, seed=seed)
-    result = fit(model, loss_fn, batches, evaluate, student.train, stage_dir / "work", desc=f"student {student.name}")
+    def objective(stage: StageConfig, number: int):
+        """(the module fit trains, loss_fn, evaluate, per-step hook or None) of one stage."""
+        if stage.objective == "logits":
+            loss, hook = _logits_loss(student)
+
+            def logits_loss(idx: np.ndarray) -> torch.Tensor:
+                out = forward(idx)
+                value = loss(out.logits, torch.from_numpy(store[idx]), gold[idx])
+                return value if patient is None else value + patient(out, idx)
+
+            return model, logits_loss, evaluate, hook
+        if stage.objective == "hard_distill":
+            hard = HardDistillation()
+            return model, lambda idx: hard(forward(idx).logits, torch.from_numpy(store[idx])), evaluate, None
+        if stage.objective == "hard_labels":
+            ce = HardCE()
+            return model, lambda idx: ce(forward(idx).logits, gold[idx]), evaluate, None
+        layer, hidden, dev_states = targets[number]
+        with torch.no_grad():
+            model.eval()
+            student_dim = forward(np.arange(1)).pooled.shape[-1]
+        representation = RepresentationLoss(student_dim, dev_states.shape[-1])
+
+        def representation_loss(idx: np.ndarray) -> torch.Tensor:
+            return representation(forward(idx).pooled, torch.from_numpy(hidden.read(idx, [layer])[:, 0]))
+
+        def evaluate_representation() -> Evaluation:
+            pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, dev_ids, tokenizer.pad_id, 512)
+            return Evaluation({"neg_representation_mse": -float(representation(torch.from_numpy(pooled),
+                                                                               dev_states))},
+                              "neg_representation_mse")
+
+        return _WithProjection(model, representation), representation_loss, evaluate_representation, None
+
+    lengths = [len(s) for s in train_ids]
+    if not student.stages:  # one logits stage in "work", exactly as before stages existed
+        trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
+        batches = LengthBuckets(lengths, student.train.batch_size, seed=seed)
+        result = fit(trained, loss_fn, batches, stage_evaluate, student.train, stage_dir / "work",
+                     desc=f"student {student.name}", on_step=hook)
+        dev, summaries = result.best, None
+    else:
+        results = []
+        for number, stage in enumerate(student.stages, 1):
+            torch.manual_seed(seed + number)  # each stage's randomness independent of how the run got here
+            trained, loss_fn, stage_evaluate, hook = objective(stage, number)
+            batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed)
+            unfreezing = None
+            if stage.unfreeze == "gradual":
+                unfreezing = GradualUnfreezing(_reached_groups(model, trained, loss_fn, batches.epoch(0)[0]))
+            _log_stage(student, number, stage, targets, unfreezing)
+            result = fit(trained, loss_fn, batches, stage_evaluate, stage.train, stage_work_dir(stage_dir, number,
+                         stage), desc=f"student {student.name} stage {number} ({stage.objective})",
+                         on_step=chain(hook, unfreezing))
+            if unfreezing is not None:
+                unfreezing.release()
+            results.append(result)
+        dev = result.best
+        if student.stages[-1].objective == "representation":  # the final model's classification metrics
+            model.eval()
+            with torch.no_grad():
+                dev = evaluate().metrics
+        summaries = [_summary(stage, r) for stage, r in zip(student.stages, results)]
     provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
-                  "recipe": student.model_dump(mode="json"), "seed": seed, "dev": result.best}
+                  "recipe": student.model_dump(mode="json"), "seed": seed, "dev": dev}
     save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task, provenance)
     n_params = sum(p.numel() for p in model.parameters())
-    return {"dev": result.best, "best_step": result.best_step, "steps": result.steps,
-            "stopped_early": result.stopped_early, "parameters": n_params, "history": result.history}
+    outputs = {"dev": dev, "best_step": result.best_step, "steps": result.steps,
+               "stopped_early": result.stopped_early, "parameters": n_params, "history": result.history}
+    if summaries is not None:
+        outputs["stages"] = summaries
+    return outputs
+
+
+def stage_work_dir(stage_dir: Path, number: int, stage: StageConfig) -> Path:
+    """The work dir (checkpoints, best weights, fit.json) of stage ``number`` (1-based) of a student."""
+    return Path(stage_dir) / "stages" / f"{number}-{stage.objective}"
+
+
+class _WithProjection(nn.Module):
+    """A student and the representation loss's projection, trained together in a representation stage
+    (the projection is the loss's own parameters; it is not part of the saved student)."""
+
+    def __init__(self, student: nn.Module, loss: RepresentationLoss):
+        super().__init__()
+        self.student = student
+        self.loss = loss
+
+
+def _logits_loss(student: StudentConfig):
+    """(DistillLoss of the student's ``loss`` section, the hook moving a and T along their schedules)."""
+    settings = student.loss
+    loss = DistillLoss(settings.soft, scheduled(settings.temperature, 0, 1), scheduled(settings.hard_weight, 0, 1))
+
+    def hook(step: int, total: int) -> None:
+        loss.set(scheduled(settings.hard_weight, step, total), scheduled(settings.temperature, step, total))
+
+    return loss, hook
+
+
+def _reached_groups(model: nn.Module, trained: nn.Module, loss_fn, idx: np.ndarray) -> list[list[nn.Parameter]]:
+    """The student's unfreeze groups (top to bottom) that the stage's loss reaches, from one backward pass in eval
+    mode (no dropout: no randomness drawn). A group without gradient (the classifier in a representation stage)
+    would spend its share of the stage training nothing, so it is left out of the schedule."""
+    groups = model.unfreeze_groups()
+    trained.eval()
+    trained.zero_grad(set_to_none=True)
+    loss_fn(idx).backward()
+    reached = [group for group in groups if any(p.grad is not None for p in group)]
+    trained.zero_grad(set_to_none=True)
+    return reached
+
+
+def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher, data) -> dict:
+    """{stage number: (teacher layer, HiddenStore, the teacher's dev [CLS] states (N_dev, H))} of the
+    representation stages; the dev states are computed here, once, while the teacher is loaded."""
+    from taskdistil.pipeline import representation_stages
+    from taskdistil.teacher.annotate import HiddenStore, teacher_states
+
+    stages = representation_stages(student)
+    if not stages:
+        return {}
+    depth = teacher.model.config.num_hidden_layers
+    numbers = [i for i, stage in enumerate(student.stages, 1) if stage.objective == "representation"]
+    layers = [stage.resolved_teacher_layer(depth, key) for key, stage in stages]
+    hidden = HiddenStore(run.annotate_dir, verify=True)
+    missing = sorted(set(layers) - set(hidden.layers))
+    if missing:
+        raise StageError(f"{run.annotate_dir}: the annotations hold teacher layers {hidden.layers}, student "
+                         f"{student.name!r} needs {missing}; rerun `taskdistil annotate`")
+    config = run.config
+    states = teacher_states(teacher, data.dev.texts, sorted(set(layers)), config.annotate.batch_size,
+                            config.data.too_long, data.dev.where)  # (N_dev, L, H)
+    order = sorted(set(layers))
+    return {n: (layer, hidden, torch.from_numpy(np.ascontiguousarray(states[:, order.index(layer)])))
+            for n, layer in zip(numbers, layers)}
+
+
+def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets: dict,
+              unfreezing: GradualUnfreezing | None) -> None:
+    from taskdistil.pipeline import log
+
+    what = f"teacher layer {targets[number][0]}" if stage.objective == "representation" else ""
+    if unfreezing is not None:
+        what += (", " if what else "") + f"gradual unfreezing of {len(unfreezing.groups)} parameter groups"
+    log(f"[distill:{student.name}] stage {number}/{len(student.stages)}: {stage.objective}"
+        + (f" ({what})" if what else ""))
+
+
+def _summary(stage: StageConfig, result: FitResult) -> dict:
+    return {"objective": stage.objective, "dev": result.best, "best_step": result.best_step, "steps": result.steps,
+            "stopped_early": result.stopped_early, "history": result.history}
 
 
 def _embedding_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer, seed: int):

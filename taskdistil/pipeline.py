@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from taskdistil import __version__
-from taskdistil.config import RunConfig, StudentConfig, dump_config
+from taskdistil.config import RunConfig, StageConfig, StudentConfig, dump_config
 from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
 
@@ -198,23 +198,33 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
 
 
 def teacher_hidden_layers(run: Run) -> list[int]:
-    """Teacher layers (1-based, sorted) whose [CLS] states the Patient KD students need, [] if none.
+    """Teacher layers (1-based, sorted) whose [CLS] states the students need, [] if none: the union of the
+    Patient KD students' layer maps and the representation stages' ``teacher_layer``s.
 
-    Every transformer student's layer settings are checked against the teacher here, before any
-    annotation, so an impossible layer map fails early naming its key.
+    Every transformer student's layer settings and every representation stage's layer are checked against the
+    teacher here, before any annotation, so an impossible layer fails early naming its key.
     """
-    students = [s for s in run.config.students if s.kind == "transformer"]
+    students = [s for s in run.config.students if s.kind == "transformer" or representation_stages(s)]
     if not students:
         return []
     from taskdistil.students.transformer import student_layers, teacher_depth
 
-    depth = teacher_depth(run.teacher_model_dir)
+    config = read_json(run.teacher_model_dir / "config.json")
     layers: set[int] = set()
     for student in students:
-        _, matched = student_layers(student, depth)
-        if student.loss.pkd_weight:
-            layers.update(matched)
+        if student.kind == "transformer":
+            _, matched = student_layers(student, teacher_depth(run.teacher_model_dir))
+            if student.loss.pkd_weight:
+                layers.update(matched)
+        for key, stage in representation_stages(student):
+            layers.add(stage.resolved_teacher_layer(int(config["num_hidden_layers"]), key))
     return sorted(layers)
+
+
+def representation_stages(student: StudentConfig) -> list[tuple[str, StageConfig]]:
+    """(config key of its teacher_layer, stage) of each representation stage of ``student``."""
+    return [(f"students.{student.name}.stages.{i}.teacher_layer", stage)
+            for i, stage in enumerate(student.stages or []) if stage.objective == "representation"]
 
 
 def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str | None:
@@ -235,7 +245,7 @@ def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str 
 
 # Student settings added after runs existed: left out of stage keys while unset (None), so that the
 # keys of those runs stay as they were. loss.pkd_weight likewise while 0.
-ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map")
+ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages")
 
 
 def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> dict:

@@ -49,7 +49,8 @@ class HardCE(nn.Module):
 class DistillLoss(nn.Module):
     """L = a * CE(y, z_s) + (1 - a) * soft(z_t, z_s), soft = LogitMSE or SoftKL(T).
 
-    With a = 0 (Tang et al.'s reported model) the student learns from teacher logits alone.
+    With a = 0 (Tang et al.'s reported model) the student learns from teacher logits alone. ``set`` changes
+    a and T between steps (per-step schedules).
     """
 
     def __init__(self, soft: str = "mse", temperature: float = 1.0, hard_weight: float = 0.0):
@@ -57,6 +58,11 @@ class DistillLoss(nn.Module):
         self.soft = LogitMSE() if soft == "mse" else SoftKL(temperature)
         self.hard = HardCE()
         self.hard_weight = hard_weight
+
+    def set(self, hard_weight: float, temperature: float) -> None:
+        self.hard_weight = hard_weight
+        if isinstance(self.soft, SoftKL):
+            self.soft.temperature = temperature
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:

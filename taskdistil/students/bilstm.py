@@ -47,6 +47,10 @@ class BiLSTMStudent(nn.Module):
         self.fc = nn.Linear(2 * config.hidden_size, config.fc_dim)
         self.classifier = nn.Linear(config.fc_dim, config.num_labels)
 
+    def unfreeze_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding."""
+        return [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
         x = self.dropout(self.embedding(input_ids))  # (B, T, E)

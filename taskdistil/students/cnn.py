@@ -44,6 +44,10 @@ class CNNStudent(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.num_filters * len(config.filter_widths), config.num_labels)
 
+    def unfreeze_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding."""
+        return [list(module.parameters()) for module in (self.classifier, self.convs, self.embedding)]
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         # widest - 1 pad ids at the end: every width has a window even for one token; windows
         # that start past the text are masked below, so the extra padding changes nothing

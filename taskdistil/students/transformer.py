@@ -65,6 +65,12 @@ class TransformerStudent(nn.Module):
     def num_layers(self) -> int:
         return self.config.bert["num_hidden_layers"]
 
+    def unfreeze_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups top to bottom, for gradual unfreezing: classifier and pooler, layers k..1, embeddings."""
+        top = [*self.classifier.parameters(), *self.bert.pooler.parameters()]
+        layers = [list(layer.parameters()) for layer in reversed(self.bert.encoder.layer)]
+        return [top, *layers, list(self.bert.embeddings.parameters())]
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each

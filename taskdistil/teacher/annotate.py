@@ -1,7 +1,7 @@
 """Teacher annotation of a transfer set: logits (and [CLS] states) computed once, stored in checksummed shards.
 
 Shards are ``logits-NNNNN.npy`` files (float32, (n, C)), read back memory-mapped. When layers
-are requested (Patient KD students), each shard also gets ``hidden-NNNNN.npy``: float16
+are requested (Patient KD students, representation stages), each shard also gets ``hidden-NNNNN.npy``: float16
 (n, L, H), the teacher's [CLS] state after each requested layer (1-based, in ``shards.json``
 under ``hidden.layers``), from the same forward pass as the logits. A shard whose checksum in
 ``shards.json`` does not match (partial write, corruption) is recomputed, so an interrupted
@@ -72,6 +72,17 @@ def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: 
     if layers:
         summary["hidden_layers"] = layers
     return summary
+
+
+def teacher_states(teacher: Teacher, texts: Sequence[str], layers: Sequence[int], batch_size: int,
+                   too_long: str = "error", where: Callable[[int], str] | None = None) -> np.ndarray:
+    """(n, L, H) float32: the teacher's [CLS] states of ``layers`` (1-based) for ``texts``, not stored (e.g. the
+    dev split, to evaluate a representation stage)."""
+    layers = [int(layer) for layer in layers]
+    ids = encode_texts(teacher.tokenizer, texts, teacher.max_length, too_long, where)
+    out = batched_logits(_logits_and_cls(teacher.model, layers), ids, teacher.tokenizer.pad_token_id or 0,
+                         batch_size)
+    return out[:, len(teacher.labels):].reshape(len(ids), len(layers), -1)
 
 
 def _logits_and_cls(model, layers: list[int]):
@@ -157,7 +168,8 @@ class HiddenStore:
         index = _read_index(out_dir)
         if "hidden" not in index:
             raise ArtifactError(f"{out_dir}: the annotations hold no teacher hidden states; rerun "
-                                "`taskdistil annotate` with a Patient KD student (loss.pkd_weight > 0) configured")
+                                "`taskdistil annotate` with a Patient KD student (loss.pkd_weight > 0) or a "
+                                "representation stage configured")
         self.layers: list[int] = index["hidden"]["layers"]  # 1-based teacher layers, in stored order
         self.shard_size = index["shard_size"]
         self.count = index["count"]

@@ -5,7 +5,9 @@ a batch of example indices to a scalar loss, the batches, an ``evaluate`` callba
 ``TrainConfig``. The loop owns optimisation, the learning-rate schedule, dev evaluation,
 best-on-dev selection, early stopping, progress, and resumable checkpoints: a run killed
 at any point (even ``kill -9``) resumes from its last checkpoint and replays the same
-batches, because batch order depends only on (seed, epoch).
+batches, because batch order depends only on (seed, epoch). ``on_step(step, total)`` runs before
+every step (loss-weight schedules, gradual unfreezing: ``taskdistil.train.hooks``); it must be a pure
+function of the step, so that a resumed run reproduces it.
 """
 
 from __future__ import annotations
@@ -106,8 +108,14 @@ def fit(
     cfg: TrainConfig,
     workdir: Path,
     desc: str = "train",
+    *,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place; on return it holds the best-on-dev weights."""
+    """Train ``model`` in place; on return it holds the best-on-dev weights.
+
+    ``on_step(global_step, total_steps)`` is called before each step, after the optimizer was built from
+    the parameters trainable at entry (a hook may freeze some of those, never add new ones).
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if (workdir / RESULT).is_file() and (workdir / BEST).is_file():
@@ -131,6 +139,8 @@ def fit(
             epoch_batches = batches.epoch(state.epoch)
             model.train()
             for position in range(state.step_in_epoch, n_batches):
+                if on_step is not None:
+                    on_step(state.global_step, total)
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.learning_rate * lr_factor(cfg, state.global_step, total)
                 loss = loss_fn(epoch_batches[position])
