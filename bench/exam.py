@@ -43,13 +43,46 @@ def _compact(row: dict, primary: str) -> dict:
             "int8_drop": row.get("int8_drop"), "parity_max_abs_diff": row.get("parity_max_abs_diff")}
 
 
+def markdown_table(results: dict) -> str:
+    """The BENCHMARKS.md table of one exam's results (1 thread; throughput at 1 thread)."""
+    primary = results["primary_metric"]
+
+    def num(x, fmt):
+        return "–" if x is None else format(x, fmt)
+
+    lines = [f"| model (runtime) | {primary} | retention | params (w/o emb.) | disk MB | peak RSS MB "
+             "| bs1 p50 / p95 ms | bs32 ex/s | bs256 ex/s | vs teacher (PyTorch) bs1 | vs teacher's fastest bs1 "
+             "| vs BERT-base bs1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in results["rows"]:
+        t1 = m["latency"][min(m["latency"], key=int)]
+        p1 = t1["1"]
+        acc = None if m[primary] is None else 100 * m[primary]
+        ret = None if m["retention"] is None else 100 * m["retention"]
+        lines.append(" | ".join([
+            f"| {m['label']}", num(acc, ".2f"), num(ret, ".1f") + ("%" if ret is not None else ""),
+            f"{m['parameters'] / 1e6:.2f}M ({m['parameters_without_embeddings'] / 1e6:.2f}M)",
+            num(m["disk_bytes"] and m["disk_bytes"] / 1e6, ".1f"),
+            num(m["peak_rss_bytes"] and m["peak_rss_bytes"] / 1e6, ".0f"),
+            f"{p1['p50_ms']:.2f} / {p1['p95_ms']:.2f}",
+            num((t1.get("32") or {}).get("throughput_per_s"), ",.0f"),
+            num((t1.get("256") or {}).get("throughput_per_s"), ",.0f"),
+            num(m["ratio_vs_teacher_bs1"], ".1f") + "x", num(m["ratio_vs_teacher_fastest_bs1"], ".1f") + "x",
+            num(m["ratio_vs_reference_bs1"], ".1f") + "x |"]))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "examples" / "sst2.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "exam_sst2.json"))
     parser.add_argument("--no-force", action="store_true", help="reuse up-to-date exports and measurements")
+    parser.add_argument("--markdown", action="store_true", help="only print the table of the --out results")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(read_json(Path(args.out))))
+        return
 
     config = load_config(args.config, args.overrides)
     run = Run(config)
