@@ -61,7 +61,7 @@ def export_onnx(model: nn.Module, path: Path, example: Sequence[Sequence[int]], 
 
 
 # Quantized: matrix products, LSTMs and embedding lookups. Not Conv: onnxruntime's ConvInteger
-# ran a Kim CNN 2.9x slower than fp32 Conv on CPU here (bench/results/exam_sst2.json, first run).
+# ran a Kim CNN 2.9x slower than fp32 Conv on CPU here (bench/results/exam_sst2_per_tensor_int8.json).
 INT8_OPS = ["MatMul", "Gemm", "LSTM", "Attention", "Gather"]
 
 
