@@ -72,10 +72,11 @@ def test_embedded_minilm_pipeline_end_to_end(tmp_path, sst2_small):
     assert reference["metrics"] is None and reference["parameters"] > 100_000_000
     assert reference["latency"]["1"]["1"]["p50_ms"] > teacher["latency"]["1"]["1"]["p50_ms"]
     assert teacher["ratios"]["vs_reference"]["1"]["1"] > 1.0
-    # memory of a fresh process: the eager teacher (transformers + 90 MB of weights) needs more
-    # than the int8 student; both above the bare interpreter baseline
+    # memory of a fresh process: the eager teacher (torch, transformers, 90 MB of weights) needs
+    # more than the int8 student (onnxruntime only); both above the bare interpreter baseline
     for m in models.values():
-        assert m["memory"]["peak_rss_bytes"] >= m["memory"]["baseline_rss_bytes"] > 50_000_000
+        assert m["memory"]["peak_rss_bytes"] > m["memory"]["baseline_rss_bytes"] > 10_000_000
+        assert m["memory"]["torch_imported"] == (m["runtime"] == "torch")
     assert teacher["memory"]["peak_rss_bytes"] > models["bilstm (onnx-int8)"]["memory"]["peak_rss_bytes"]
     html = (run_dir / "report.html").read_text()
     assert 'id="plot-quality-latency"' in html and "data:image/png;base64," in html
