@@ -48,7 +48,7 @@ def test_measure_point_slow_vs_fast():
     for name, calls in (("slow", slow_calls), ("fast", fast_calls)):
         r = out[name]
         assert r["timed_batches"] == 9  # the time budget is ample: exactly max_batches
-        assert len(calls) == 9 + 3  # + one warm-up batch per round
+        assert len(calls) == 9 + 3  # + one warm-up batch per round (short batches are re-warmed)
         assert set(calls) == {4}
         assert r["batch_size"] == 4 and r["threads"] == 1
         assert r["p95_ms"] >= r["p50_ms"] > 0
@@ -66,10 +66,18 @@ def test_measure_point_respects_max_batches(max_batches):
     assert 3 <= out["m"]["timed_batches"] <= max_batches
 
 
-def test_time_budget_cuts_timing_but_keeps_one_batch_per_round():
-    out = measure_point([timed("slow", sleeper(0.02))], batch_size=4, threads=1, warmup=0, max_batches=1000,
-                        max_seconds=0.01, rounds=3)
-    assert out["slow"]["timed_batches"] == 3
+def test_a_batch_longer_than_the_budget_is_timed_once():
+    calls = []
+    out = measure_point([timed("slow", sleeper(0.02, calls))], batch_size=4, threads=1, warmup=0,
+                        max_batches=1000, max_seconds=0.01, rounds=3)
+    assert out["slow"]["timed_batches"] == 1 and len(calls) == 1  # no re-warm-up, no further rounds
+
+
+def test_short_budget_still_times_every_round_until_spent():
+    out = measure_point([timed("mid", sleeper(0.004))], batch_size=4, threads=1, warmup=0, max_batches=1000,
+                        max_seconds=0.03, rounds=3)
+    # 10 ms per round: about 2-3 batches of 4 ms each round, rounds stop once 30 ms are spent
+    assert 3 <= out["mid"]["timed_batches"] <= 12
 
 
 def test_warmup_is_capped_by_half_the_time_budget():

@@ -7,10 +7,14 @@ process, interleaved, so the ratios between models are what the report leads wit
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import torch
 
 from taskdistil.artifact import ONNX_FILES, load
 from taskdistil.exam.memory import measure_peak_rss
@@ -75,13 +79,14 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
     texts = data.test.texts
     gold = data.label_ids("test")
     rows, timed, primary = [], [], None
+    torch.set_num_threads(max(ex.threads))  # the quality pass uses every core the exam may use
     for name, role, model_dir in _examinees(run, exam_dir):
         torch_predictor = load(model_dir)
         parameters, without_embeddings = count_parameters(torch_predictor.model)
         export_meta = read_json(model_dir / EXPORT_META) if (model_dir / EXPORT_META).is_file() else {}
         for runtime in (ex.runtimes if role != "reference" else ["torch"]):
             _log(f"{name} ({runtime}): quality on {len(texts)} test examples")
-            predictor = torch_predictor if runtime == "torch" else load(model_dir, runtime, threads=1)
+            predictor = torch_predictor if runtime == "torch" else load(model_dir, runtime, threads=max(ex.threads))
             encoded = predictor.encode(texts)
             metrics = None
             if role != "reference":
@@ -104,13 +109,15 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
     speed = measure_speed(timed, ex.batch_sizes, ex.threads, ex.warmup, ex.max_batches, ex.max_seconds, _log)
     for row in rows:
         row["latency"] = speed[row["label"]]
-    if ex.memory:
-        for row in rows:
-            _log(f"{row['label']}: peak memory of a fresh process")
-            row["memory"] = measure_peak_rss(Path(row["path"]), row["runtime"], texts[:ex.memory_batch_size])
-    else:
-        for row in rows:
-            row["memory"] = None
+    for row in rows:
+        row["memory"] = None
+    if ex.memory:  # one fresh single-threaded process per row, as many at once as there are cores
+        _log(f"peak memory of a fresh process for each of {len(rows)} model variants")
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            jobs = {pool.submit(measure_peak_rss, Path(row["path"]), row["runtime"], texts[:ex.memory_batch_size]):
+                    row for row in rows}
+            for job, row in jobs.items():
+                row["memory"] = job.result()
     _add_quality(rows, primary, _quality_groups(run), ex.int8_max_drop)
     _add_ratios(rows)
     report = {"run": config.name, "task": config.data.task, "primary_metric": primary,
