@@ -340,6 +340,9 @@ class ExamConfig(_Strict):
     reference_batch_sizes: list[int] = [1, 32]
     memory: bool = Field(True, description="peak RSS of a fresh process per model and runtime")
     memory_batch_size: int = Field(32, ge=1)
+    quality_batch_size: int = Field(
+        1, ge=1, description="batch size of the quality pass: 1 scores each text alone, as served at batch 1 "
+        "(int8 rows are also scored at batch 64: dynamic int8 makes a prediction depend on its batch mates)")
     int8_max_drop: float = Field(0.005, ge=0, description="int8 quality drop (fraction) above which the report flags")
     max_latency_ms: float | None = Field(None, gt=0, description="budget: batch-1 p50 latency at 1 thread")
     max_size_mb: float | None = Field(None, gt=0, description="budget: on-disk size of the shipped runtime")

@@ -39,6 +39,12 @@ def test_every_model_in_every_runtime(exam_run):
         assert m["disk_bytes"] > 0 and m["parameters"] >= m["parameters_without_embeddings"] > 0
         if m["runtime"] == "onnx":
             assert m["parity_max_abs_diff"] <= 1e-4
+        # int8 is scored text by text and in batches of 64 (its activation scales are per batch)
+        assert (m["metrics_batched"] is not None) == (m["runtime"] == "onnx-int8")
+        if m["runtime"] == "onnx-int8":
+            torch_row = next(r for r in report["models"] if r["label"] == f"{m['name']} (torch)")
+            assert m["int8_drop_batched"] == pytest.approx(
+                torch_row["metrics"]["accuracy"] - m["metrics_batched"]["accuracy"])
         # ratios: the teacher's fastest runtime is never slower than its eager one
         r = m["ratios"]
         assert r["vs_teacher_fastest"]["1"]["1"] <= r["vs_teacher"]["1"]["1"] + 1e-9
