@@ -212,7 +212,7 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
     """{stage number: (teacher layer, HiddenStore, the teacher's dev [CLS] states (N_dev, H))} of the
     representation stages; the dev states are computed here, once, while the teacher is loaded."""
     from taskdistil.pipeline import representation_stages
-    from taskdistil.teacher.annotate import HiddenStore, teacher_states
+    from taskdistil.teacher.annotate import teacher_states
 
     stages = representation_stages(student)
     if not stages:
@@ -220,17 +220,25 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
     depth = teacher.model.config.num_hidden_layers
     numbers = [i for i, stage in enumerate(student.stages, 1) if stage.objective == "representation"]
     layers = [stage.resolved_teacher_layer(depth, key) for key, stage in stages]
+    hidden = _hidden_store(run, student, layers)
+    config = run.config
+    order = sorted(set(layers))
+    states = teacher_states(teacher, data.dev.texts, order, config.annotate.batch_size,
+                            config.data.too_long, data.dev.where)  # (N_dev, L, H)
+    return {n: (layer, hidden, torch.from_numpy(np.ascontiguousarray(states[:, order.index(layer)])))
+            for n, layer in zip(numbers, layers)}
+
+
+def _hidden_store(run: "Run", student: StudentConfig, layers: list[int]):
+    """The cached teacher [CLS] states (checksums verified), checked to hold ``layers``."""
+    from taskdistil.teacher.annotate import HiddenStore
+
     hidden = HiddenStore(run.annotate_dir, verify=True)
     missing = sorted(set(layers) - set(hidden.layers))
     if missing:
         raise StageError(f"{run.annotate_dir}: the annotations hold teacher layers {hidden.layers}, student "
                          f"{student.name!r} needs {missing}; rerun `taskdistil annotate`")
-    config = run.config
-    states = teacher_states(teacher, data.dev.texts, sorted(set(layers)), config.annotate.batch_size,
-                            config.data.too_long, data.dev.where)  # (N_dev, L, H)
-    order = sorted(set(layers))
-    return {n: (layer, hidden, torch.from_numpy(np.ascontiguousarray(states[:, order.index(layer)])))
-            for n, layer in zip(numbers, layers)}
+    return hidden
 
 
 def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets: dict,
@@ -271,7 +279,6 @@ def _transformer_student(run: "Run", student: StudentConfig, teacher: Teacher, t
     from taskdistil.losses import PatientLoss
     from taskdistil.pipeline import log
     from taskdistil.students.transformer import TransformerStudent, bert_depth, student_layers
-    from taskdistil.teacher.annotate import HiddenStore
 
     depth = bert_depth(teacher.model.config, f"teacher ({run.teacher_model_dir})")
     init, matched = student_layers(student, depth)
@@ -286,11 +293,7 @@ def _transformer_student(run: "Run", student: StudentConfig, teacher: Teacher, t
         + (f"; Patient KD (weight {weight:g}) to teacher layers {matched}" if weight else ""))
     if not weight:
         return model, None
-    hidden = HiddenStore(run.annotate_dir, verify=True)
-    missing = sorted(set(matched) - set(hidden.layers))
-    if missing:
-        raise StageError(f"{run.annotate_dir}: the annotations hold teacher layers {hidden.layers}, student "
-                         f"{student.name!r} needs {missing}; rerun `taskdistil annotate`")
+    hidden = _hidden_store(run, student, matched)
     loss = PatientLoss()
 
     def term(out, idx: np.ndarray) -> torch.Tensor:

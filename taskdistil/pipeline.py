@@ -207,13 +207,14 @@ def teacher_hidden_layers(run: Run) -> list[int]:
     students = [s for s in run.config.students if s.kind == "transformer" or representation_stages(s)]
     if not students:
         return []
-    from taskdistil.students.transformer import student_layers, teacher_depth
+    from taskdistil.students.transformer import bert_depth, student_layers
 
-    config = read_json(run.teacher_model_dir / "config.json")
+    config_path = run.teacher_model_dir / "config.json"
+    config = read_json(config_path)
     layers: set[int] = set()
     for student in students:
         if student.kind == "transformer":
-            _, matched = student_layers(student, teacher_depth(run.teacher_model_dir))
+            _, matched = student_layers(student, bert_depth(config, f"teacher ({config_path})"))
             if student.loss.pkd_weight:
                 layers.update(matched)
         for key, stage in representation_stages(student):

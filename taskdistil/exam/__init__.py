@@ -23,7 +23,7 @@ from taskdistil.exam.speed import Timed, measure_speed
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.inference import batched_logits
-from taskdistil.io import read_json
+from taskdistil.io import read_json, sha256_json, write_json
 from taskdistil.tasks import classification_metrics, load_task_data
 
 if TYPE_CHECKING:
@@ -65,11 +65,11 @@ def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
 
 def _quality_groups(run: "Run") -> dict[str, list[str]]:
     """Students trained with the same recipe (all settings but name and seed) form one group."""
-    from taskdistil.io import sha256_json
+    from taskdistil.pipeline import student_settings
 
     groups: dict[str, list[str]] = {}
     for s in run.config.students:
-        groups.setdefault(sha256_json(s.model_dump(mode="json", exclude={"name", "seed"})), []).append(s.name)
+        groups.setdefault(sha256_json(student_settings(s, exclude=("name", "seed"))), []).append(s.name)
     return {name: members for members in groups.values() for name in members}
 
 
@@ -135,8 +135,6 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                          "reference_batch_sizes": ex.reference_batch_sizes, "quality_batch_size": ex.quality_batch_size,
                          "inputs": "test texts in file order (wrapping around), padded per batch, pre-tokenized"},
               "models": rows, "exam_seconds": round(time.perf_counter() - t0, 1)}
-    from taskdistil.io import write_json
-
     write_json(exam_dir / "measurements.json", report)
     return {"measurements": str(exam_dir / "measurements.json"), "exam_seconds": report["exam_seconds"],
             "models": {r["label"]: r["metrics"] for r in rows}}

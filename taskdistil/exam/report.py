@@ -7,7 +7,6 @@ times and the recommendation under the budgets, so new budgets re-measure nothin
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskdistil.exam.recommend import recommend
@@ -142,8 +141,3 @@ def finalize_report(run: "Run", budgets: dict) -> dict:
     write_html(run.dir, report)
     write_model_cards(run, report)
     return report
-
-
-def write_report(run_dir: Path, report: dict) -> None:
-    write_json(Path(run_dir) / "report.json", report)
-    atomic_write_text(Path(run_dir) / "report.md", render_markdown(report))

@@ -18,9 +18,7 @@ built, not with this module, so the student registry (and loading any saved stud
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -118,12 +116,6 @@ def bert_depth(config, what: str) -> int:
         raise ConfigError(f"transformer students are built from a BERT-architecture teacher (model_type 'bert'); "
                           f"the {what} has model_type {model_type!r}")
     return int(get("num_hidden_layers"))
-
-
-def teacher_depth(teacher_dir: Path) -> int:
-    """Layers of the saved teacher in ``teacher_dir`` (its ``config.json``), checked to be a BERT."""
-    path = Path(teacher_dir) / "config.json"
-    return bert_depth(json.loads(path.read_text(encoding="utf-8")), f"teacher ({path})")
 
 
 def initial_layers(spec: str | list[int], k: int, depth: int, key: str = "init_layers") -> list[int]:
