@@ -1,4 +1,4 @@
-"""Command line: ``taskdistil run|teacher|annotate|distill|export|exam|predict``."""
+"""Command line: ``taskdistil run|teacher|transfer|annotate|distill|export|exam|predict``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from taskdistil import __version__
+from taskdistil import __version__, distributed
 from taskdistil.errors import TaskDistilError
 
 
@@ -24,9 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskdistil {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="all stages: teacher -> annotate -> distill -> exam")
+    p = sub.add_parser("run", help="all stages: teacher -> transfer -> annotate -> distill -> exam")
     _config_args(p)
     for stage, text in (("teacher", "fine-tune (or adopt) the teacher"),
+                        ("transfer", "build the transfer set: training text + unlabeled text + augmentation"),
                         ("annotate", "teacher logits for the transfer set (cached on disk)"),
                         ("distill", "train the student(s)"),
                         ("export", "ONNX fp32 + int8 copies of the teacher and student(s), parity-checked"),
@@ -70,15 +71,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_one(config, args.command, force=args.force, student=getattr(args, "student", None))
         report = config.resolved_run_dir() / "report.md"
-        if args.command in ("run", "exam") and report.is_file():
+        if args.command in ("run", "exam") and report.is_file() and distributed.is_main():
             print(report.read_text(encoding="utf-8"))
         return 0
     except TaskDistilError as err:
-        print(f"taskdistil: error: {err}", file=sys.stderr)
+        print(f"taskdistil: error{_which_rank()}: {err}", file=sys.stderr)  # every rank: one may fail alone
         return 2
     except KeyboardInterrupt:
-        print("taskdistil: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
+        if distributed.is_main():
+            print("taskdistil: interrupted; finished work is kept, rerun the same command to resume",
+                  file=sys.stderr)
         return 130
+    finally:
+        distributed.shutdown()
+
+
+def _which_rank() -> str:
+    """`` (rank r of n)`` in a multi-process run, else nothing."""
+    try:
+        world = distributed.world_size()
+        return f" (rank {distributed.rank()} of {world})" if world > 1 else ""
+    except TaskDistilError:  # a malformed $WORLD_SIZE: the error being reported
+        return ""
 
 
 def _config_path(given: str) -> str:

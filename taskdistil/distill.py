@@ -6,6 +6,12 @@ with ``loss.pkd_weight`` > 0, also learns the teacher's [CLS] states (Patient KD
 
     L = DistillLoss(z_s, z_t, y) + pkd_weight * PatientLoss(h_s^{1..k-1}, h_t^{layer_map})
 
+An hf student (``HFEncoderStudent.from_checkpoint``: any Hugging Face encoder checkpoint) brings its own tokenizer
+(the transfer texts are encoded with it) and layers; under Patient KD its layers 1..k-1 learn the teacher layers of
+its ``layer_map`` the same way, through a learned projection of its [CLS] states to the teacher's hidden size where
+the two differ (``PatientLoss(student_dim, teacher_dim)``: the loss's parameters, trained beside the student in the
+logits stage by ``_PatientKD``, not saved with it).
+
 Multi-stage training (``stages:``, XtremeDistil) keeps one loop: a stage is data (an objective, its train
 settings, an unfreezing rule) that ``fit`` runs in its own work dir ``stages/<n>-<objective>`` under the
 student's stage dir. ``fit`` leaves a stage's best-on-dev weights in the model, where the next stage starts; a
@@ -29,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from taskdistil import distributed
 from taskdistil.artifact import save_student
 from taskdistil.config import StageConfig, StudentConfig, scheduled
 from taskdistil.errors import ConfigError, StageError
@@ -44,6 +51,7 @@ from taskdistil.teacher.model import Teacher
 from taskdistil.train.batching import LengthBuckets, pad_ids
 from taskdistil.train.hooks import GradualUnfreezing, chain
 from taskdistil.train.loop import Evaluation, FitResult, fit
+from taskdistil.transfer.store import TransferSet
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
@@ -51,6 +59,10 @@ if TYPE_CHECKING:
 
 def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[str]):
     max_length = student.max_length or teacher.max_length
+    if student.kind == "hf":  # its own: the checkpoint's tokenizer
+        from taskdistil.students.hf_encoder import checkpoint_tokenizer
+
+        return checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
     if student.tokenizer == "wordpiece":
         return WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
     return WordTokenizer.build(transfer_texts, student.lowercase, student.max_vocab, student.min_freq, max_length)
@@ -63,32 +75,38 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     data = load_task_data(config)
     teacher = Teacher.load(run.teacher_model_dir)
     store = LogitStore(run.annotate_dir, verify=True)
-    transfer_texts = data.train.texts
+    transfer = TransferSet(run.transfer_dir)
+    transfer_texts = transfer.texts()
     if len(store) != len(transfer_texts):
         raise StageError(f"{run.annotate_dir}: annotations hold {len(store)} rows, the transfer set has "
                          f"{len(transfer_texts)}; rerun `taskdistil annotate`")
 
     tokenizer = build_tokenizer(student, teacher, transfer_texts)
     too_long = config.data.too_long
-    train_ids = tokenizer.encode(transfer_texts, too_long, data.train.where)
+    train_ids = tokenizer.encode(transfer_texts, transfer.too_long(too_long), transfer.where)
     dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
     # Logit columns follow the teacher's label order (an adopted checkpoint may have its own).
     to_teacher = np.asarray([teacher.labels.index(label) for label in data.labels.labels])
     train_labels = data.label_ids("train")
-    gold = torch.as_tensor(np.where(train_labels >= 0, to_teacher[train_labels], -1))  # -1: unlabeled row
+    rows = np.asarray(transfer.labeled_rows)  # training-split row of each transfer example, -1: not labeled
+    gold = torch.as_tensor(np.where(rows >= 0, to_teacher[train_labels[np.maximum(rows, 0)]], -1))
     dev_gold = to_teacher[data.label_ids("dev")]
 
-    patient = None  # the Patient KD term: (student output, example indices) -> scalar, or None
+    patient = None  # the Patient KD term (_PatientKD), or None
     if student.kind == "transformer":
         model, patient = _transformer_student(run, student, teacher, tokenizer)
+    elif student.kind == "hf":
+        model, patient = _hf_student(run, student, teacher, tokenizer)
     else:
         model = _embedding_student(run, student, teacher, tokenizer, seed)
     targets = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
 
+    def inputs(idx: np.ndarray):
+        return pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)  # (ids, mask)
+
     def forward(idx: np.ndarray):
-        ids, mask = pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)
-        return model(ids, mask)
+        return model(*inputs(idx))
 
     def evaluate():
         logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512)
@@ -100,11 +118,13 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
             loss, hook = _logits_loss(student)
 
             def logits_loss(idx: np.ndarray) -> torch.Tensor:
-                out = forward(idx)
-                value = loss(out.logits, torch.from_numpy(store[idx]), gold[idx])
-                return value if patient is None else value + patient(out, idx)
+                if patient is None:
+                    return loss(forward(idx).logits, torch.from_numpy(store[idx]), gold[idx])
+                out, term = patient(*inputs(idx), patient.targets(idx))
+                return loss(out.logits, torch.from_numpy(store[idx]), gold[idx]) + term
 
-            return model, logits_loss, evaluate, hook
+            # a Patient KD loss with parameters (an hf student's projection) trains beside the student
+            return (patient if patient is not None and patient.has_parameters else model), logits_loss, evaluate, hook
         if stage.objective == "hard_distill":
             hard = HardDistillation()
             return model, lambda idx: hard(forward(idx).logits, torch.from_numpy(store[idx])), evaluate, None
@@ -116,9 +136,10 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
             model.eval()
             student_dim = forward(np.arange(1)).pooled.shape[-1]
         representation = RepresentationLoss(student_dim, dev_states.shape[-1])
+        trained = _WithProjection(model, representation)
 
         def representation_loss(idx: np.ndarray) -> torch.Tensor:
-            return representation(forward(idx).pooled, torch.from_numpy(hidden.read(idx, [layer])[:, 0]))
+            return trained(*inputs(idx), torch.from_numpy(hidden.read(idx, [layer])[:, 0]))
 
         def evaluate_representation() -> Evaluation:
             pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, dev_ids, tokenizer.pad_id, 512)
@@ -126,7 +147,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
                                                                                dev_states))},
                               "neg_representation_mse")
 
-        return _WithProjection(model, representation), representation_loss, evaluate_representation, None
+        return trained, representation_loss, evaluate_representation, None
 
     lengths = [len(s) for s in train_ids]
     if not student.stages:  # one logits stage in "work", exactly as before stages existed
@@ -159,8 +180,11 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         summaries = [_summary(stage, r) for stage, r in zip(student.stages, results)]
     provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
+                  "transfer_origins": transfer.counts(),
                   "recipe": student.model_dump(mode="json"), "seed": seed, "dev": dev}
-    save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task, provenance)
+    if distributed.is_main():
+        save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task,
+                     provenance)
     n_params = sum(p.numel() for p in model.parameters())
     outputs = {"dev": dev, "best_step": result.best_step, "steps": result.steps,
                "stopped_early": result.stopped_early, "parameters": n_params, "history": result.history}
@@ -176,12 +200,44 @@ def stage_work_dir(stage_dir: Path, number: int, stage: StageConfig) -> Path:
 
 class _WithProjection(nn.Module):
     """A student and the representation loss's projection, trained together in a representation stage
-    (the projection is the loss's own parameters; it is not part of the saved student)."""
+    (the projection is the loss's own parameters; it is not part of the saved student). Its forward is the
+    stage's loss, so that the loss is computed through the module ``fit`` trains (data-parallel: through DDP)."""
 
     def __init__(self, student: nn.Module, loss: RepresentationLoss):
         super().__init__()
         self.student = student
         self.loss = loss
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(self.student(ids, mask).pooled, target)
+
+
+class _PatientKD(nn.Module):
+    """The Patient KD term of a student (Sun et al. 2019): forward(ids, mask, teacher_cls) -> (the student's
+    output, pkd_weight * PatientLoss(its layers 1..k-1, teacher_cls)), and ``targets(idx)`` the teacher [CLS] states
+    of ``layers`` cached in the annotations. When the loss has parameters (the projection of an hf student whose
+    hidden size differs from the teacher's) this module is what the logits stage trains, so that the projection
+    learns with the student (data-parallel: through DDP too); the projection is not part of the saved student."""
+
+    def __init__(self, student: nn.Module, loss: nn.Module, weight: float, hidden, layers: list[int]):
+        super().__init__()
+        self.student = student
+        self.loss = loss
+        self.weight = weight
+        self.hidden = hidden  # HiddenStore
+        self.layers = layers
+
+    @property
+    def has_parameters(self) -> bool:
+        return any(True for _ in self.loss.parameters())
+
+    def targets(self, idx: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.hidden.read(idx, self.layers))  # (B, k-1, H_t) float16
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, teacher_cls: torch.Tensor):
+        out = self.student(ids, mask)
+        # student layers 1..k-1; the top one has the logits
+        return out, self.weight * self.loss(out.layer_cls[:, :-1], teacher_cls)
 
 
 def _logits_loss(student: StudentConfig):
@@ -293,11 +349,32 @@ def _transformer_student(run: "Run", student: StudentConfig, teacher: Teacher, t
         + (f"; Patient KD (weight {weight:g}) to teacher layers {matched}" if weight else ""))
     if not weight:
         return model, None
-    hidden = _hidden_store(run, student, matched)
-    loss = PatientLoss()
+    return model, _PatientKD(model, PatientLoss(), weight, _hidden_store(run, student, matched), matched)
 
-    def term(out, idx: np.ndarray) -> torch.Tensor:
-        teacher_cls = torch.from_numpy(hidden.read(idx, matched))  # (B, k-1, H) float16
-        return weight * loss(out.layer_cls[:, :-1], teacher_cls)  # student layers 1..k-1; the top has the logits
 
-    return model, term
+def _hf_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer):
+    """(the student from its Hugging Face checkpoint under a fresh head, its Patient KD term or None when
+    pkd_weight is 0)."""
+    from taskdistil.losses import PatientLoss
+    from taskdistil.pipeline import log
+    from taskdistil.students.hf_encoder import HFEncoderStudent, pkd_layer_map
+
+    model = HFEncoderStudent.from_checkpoint(student.checkpoint, len(teacher.labels), tokenizer.pad_id,
+                                             student.dropout, f"students.{student.name}.checkpoint")
+    positions = getattr(model.encoder.config, "max_position_embeddings", None)
+    if positions is not None and tokenizer.max_length > positions:
+        raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the checkpoint's "
+                          f"position embeddings cover {positions}")
+    what = (f"[distill:{student.name}] {model.num_layers}-layer {model.encoder.config.model_type} encoder (hidden "
+            f"{model.hidden_size}) from {student.checkpoint}")
+    weight = student.loss.pkd_weight
+    if not weight:
+        log(what)
+        return model, None
+    teacher_config = teacher.model.config
+    matched = pkd_layer_map(student, model.num_layers, teacher_config.num_hidden_layers)
+    loss = PatientLoss(model.hidden_size, teacher_config.hidden_size)
+    log(f"{what}; Patient KD (weight {weight:g}) to teacher layers {matched}" + (
+        f" through a learned {model.hidden_size} -> {teacher_config.hidden_size} projection"
+        if loss.projection is not None else ""))
+    return model, _PatientKD(model, loss, weight, _hidden_store(run, student, matched), matched)

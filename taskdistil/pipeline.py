@@ -5,6 +5,10 @@ Each stage writes into its own directory under the run directory with a
 fingerprints), status, timing and outputs. A rerun skips a complete stage with the same
 key, resumes an unfinished one from its checkpoints, and redoes a stage whose inputs
 changed (its directory is cleared first, so no stale file survives).
+
+Under a multi-process launch (``taskdistil.distributed``) rank 0 alone keeps the books (manifests, clearing,
+log lines) and every rank follows its decisions; the annotation and training stages run on every rank and
+share their work, the others run on rank 0 while the rest wait.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from taskdistil import __version__
+from taskdistil import __version__, distributed
 from taskdistil.config import RunConfig, StageConfig, StudentConfig, dump_config
 from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
 
 MANIFEST = "manifest.json"
-STAGES = ("teacher", "annotate", "distill", "export", "exam")
+STAGES = ("teacher", "transfer", "annotate", "distill", "export", "exam")
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A progress line on stderr (rank 0's only, in a multi-process run)."""
+    if distributed.is_main():
+        print(message, file=sys.stderr, flush=True)
 
 
 def _now() -> str:
@@ -61,6 +67,10 @@ class Run:
     @property
     def teacher_model_dir(self) -> Path:
         return self.teacher_dir / "model"
+
+    @property
+    def transfer_dir(self) -> Path:
+        return self.dir / "transfer"
 
     @property
     def annotate_dir(self) -> Path:
@@ -105,13 +115,35 @@ class Run:
 
     # -- the stage runner ---------------------------------------------------------------
     def stage(self, name: str, stage_dir: Path, key_inputs: dict, body: Callable[[Path], dict],
-              force: bool = False, damage: Callable[[Path], str | None] | None = None) -> dict:
+              force: bool = False, damage: Callable[[Path], str | None] | None = None,
+              every_rank: bool = False) -> dict:
         """Run ``body(stage_dir)`` unless a complete stage with the same key exists.
 
         ``damage(stage_dir)`` describes what is wrong with a complete stage's outputs (None if
         nothing); a damaged stage is resumed, so ``body`` redoes just the damaged part.
+        In a multi-process run rank 0 decides and prepares the stage, then ``body`` runs on every rank if
+        ``every_rank`` (it shares its work out itself), else on rank 0 alone; every rank returns rank 0's manifest.
         """
         key = sha256_json(key_inputs)
+        main = distributed.is_main()
+        skipped, manifest = distributed.broadcast(
+            self._open(name, stage_dir, key, key_inputs, force, damage) if main else None)
+        if skipped:
+            return manifest
+        t0 = time.perf_counter()
+        outputs = body(stage_dir) if every_rank or main else None
+        distributed.barrier()  # every rank's part of the body is done
+        if main:
+            manifest.update(status="complete", finished=_now(), seconds=round(time.perf_counter() - t0, 2),
+                            outputs=outputs)
+            write_json(stage_dir / MANIFEST, manifest)
+            log(f"[{name}] done in {manifest['seconds']:.1f} s")
+        return distributed.broadcast(manifest)
+
+    def _open(self, name: str, stage_dir: Path, key: str, key_inputs: dict, force: bool,
+              damage: Callable[[Path], str | None] | None) -> tuple[bool, dict]:
+        """(True, the manifest) of an up-to-date stage; else (False, the manifest of the run now started), after
+        clearing the directory of a stage whose inputs changed."""
         manifest_path = stage_dir / MANIFEST
         previous = read_json(manifest_path) if manifest_path.is_file() else None
         attempts = 1
@@ -120,7 +152,7 @@ class Run:
             problem = damage(stage_dir) if complete and damage else None
             if complete and problem is None:
                 log(f"[{name}] up to date, skipped ({stage_dir})")
-                return previous
+                return True, previous
             if problem is not None:
                 attempts = previous.get("attempts", 1) + 1
                 log(f"[{name}] stored outputs are damaged ({problem}); recomputing them ({stage_dir})")
@@ -137,21 +169,16 @@ class Run:
                     "started": _now(), "taskdistil_version": __version__}
         write_json(manifest_path, manifest)
         log(f"[{name}] running ({stage_dir})")
-        t0 = time.perf_counter()
-        outputs = body(stage_dir)
-        manifest.update(status="complete", finished=_now(), seconds=round(time.perf_counter() - t0, 2),
-                        outputs=outputs)
-        write_json(manifest_path, manifest)
-        log(f"[{name}] done in {manifest['seconds']:.1f} s")
-        return manifest
+        return False, manifest
 
 
 # -- stage definitions --------------------------------------------------------------------
 
 def _prepare(config: RunConfig) -> Run:
     run = Run(config)
-    run.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.dir / "config.yaml", dump_config(config))
+    if distributed.is_main():
+        run.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.dir / "config.yaml", dump_config(config))
     return run
 
 
@@ -167,7 +194,7 @@ def teacher_stage(run: Run, force: bool = False) -> dict:
         data = load_task_data(c)
         return prepare_teacher(c, data, run.teacher_model_dir, stage_dir / "work")
 
-    return run.stage("teacher", run.teacher_dir, key_inputs, body, force)
+    return run.stage("teacher", run.teacher_dir, key_inputs, body, force, every_rank=True)
 
 
 def _teacher_fingerprint(run: Run) -> str:
@@ -175,36 +202,65 @@ def _teacher_fingerprint(run: Run) -> str:
     return sha256_file(run.teacher_model_dir / "model.safetensors")
 
 
-def annotate_stage(run: Run, force: bool = False) -> dict:
+def transfer_stage(run: Run, force: bool = False) -> dict:
+    """The transfer set: labeled training text + unlabeled sources + augmentation (``taskdistil.transfer``)."""
     from taskdistil.tasks import load_task_data
-    from taskdistil.teacher.annotate import annotate
-    from taskdistil.teacher.model import Teacher
+    from taskdistil.transfer.build import build_transfer_set
 
     c = run.config
-    key_inputs = {"teacher_weights": _teacher_fingerprint(run), "transfer": {"train": run.data_fingerprint("train")},
+    key_inputs = {"transfer": c.transfer.model_dump(mode="json"), "train": run.data_fingerprint("train"),
+                  "data": run.data_reading()}
+    if not c.transfer.is_default():
+        key_inputs["seed"] = c.seed
+        key_inputs["unlabeled"] = [source_fingerprint(c.data_source(s.path)) for s in c.transfer.unlabeled]
+        if c.transfer.augment is not None and c.transfer.augment.pos_lexicon:
+            key_inputs["pos_lexicon"] = source_fingerprint(c.data_file(c.transfer.augment.pos_lexicon))
+
+    def body(stage_dir: Path) -> dict:
+        summary = build_transfer_set(c, load_task_data(c).train, stage_dir)
+        log(f"[transfer] {summary['count']} examples: " + ", ".join(f"{v} {k}" for k, v in
+                                                                    summary["by_origin"].items()))
+        return {"count": summary["count"], "by_origin": summary["by_origin"]}
+
+    return run.stage("transfer", run.transfer_dir, key_inputs, body, force)
+
+
+def annotate_stage(run: Run, force: bool = False) -> dict:
+    from taskdistil.teacher.annotate import annotate
+    from taskdistil.teacher.model import Teacher
+    from taskdistil.transfer.store import TransferSet
+
+    c = run.config
+    teacher_weights = _teacher_fingerprint(run)
+    transfer_key = run.completed_key(run.transfer_dir)
+    # The plain training set keeps the key it had before transfer sets existed, so those annotations stay valid.
+    transfer = {"train": run.data_fingerprint("train")} if c.transfer.is_default() else {"set": transfer_key}
+    key_inputs = {"teacher_weights": teacher_weights, "transfer": transfer,
                   "data": run.data_reading(), "shard_size": c.annotate.shard_size}
     layers = teacher_hidden_layers(run)
     if layers:  # only then: runs without Patient KD students keep their keys
         key_inputs["hidden_layers"] = layers
 
     def body(stage_dir: Path) -> dict:
-        data = load_task_data(c)
+        texts = TransferSet(run.transfer_dir)
         teacher = Teacher.load(run.teacher_model_dir)
-        return annotate(teacher, data.train.texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
-                        c.data.too_long, data.train.where, layers=layers)
+        return annotate(teacher, texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
+                        texts.too_long(c.data.too_long), texts.where, layers=layers)
 
     return run.stage("annotate", run.annotate_dir, key_inputs, body, force,
-                     damage=lambda stage_dir: _annotation_damage(stage_dir, layers))
+                     damage=lambda stage_dir: _annotation_damage(stage_dir, layers), every_rank=True)
 
 
 def teacher_hidden_layers(run: Run) -> list[int]:
     """Teacher layers (1-based, sorted) whose [CLS] states the students need, [] if none: the union of the
-    Patient KD students' layer maps and the representation stages' ``teacher_layer``s.
+    Patient KD students' layer maps (transformer and hf students) and the representation stages' ``teacher_layer``s.
 
-    Every transformer student's layer settings and every representation stage's layer are checked against the
-    teacher here, before any annotation, so an impossible layer fails early naming its key.
+    Every transformer student's layer settings, every Patient KD hf student's layer map and every representation
+    stage's layer are checked against the teacher here, before any annotation, so an impossible layer fails early
+    naming its key.
     """
-    students = [s for s in run.config.students if s.kind == "transformer" or representation_stages(s)]
+    students = [s for s in run.config.students
+                if s.kind == "transformer" or (s.kind == "hf" and s.loss.pkd_weight) or representation_stages(s)]
     if not students:
         return []
     from taskdistil.students.transformer import bert_depth, student_layers
@@ -217,6 +273,10 @@ def teacher_hidden_layers(run: Run) -> list[int]:
             _, matched = student_layers(student, bert_depth(config, f"teacher ({config_path})"))
             if student.loss.pkd_weight:
                 layers.update(matched)
+        elif student.kind == "hf" and student.loss.pkd_weight:
+            from taskdistil.students.hf_encoder import student_pkd_layers
+
+            layers.update(student_pkd_layers(student, int(config["num_hidden_layers"])))
         for key, stage in representation_stages(student):
             layers.add(stage.resolved_teacher_layer(int(config["num_hidden_layers"]), key))
     return sorted(layers)
@@ -246,7 +306,7 @@ def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str 
 
 # Student settings added after runs existed: left out of stage keys while unset (None), so that the
 # keys of those runs stay as they were. loss.pkd_weight likewise while 0.
-ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages")
+ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "checkpoint")
 
 
 def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> dict:
@@ -271,11 +331,16 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
                   "data": run.data_reading()}
     if student.vectors:
         key_inputs["vectors"] = source_fingerprint(c.data_file(student.vectors))
+    checkpoint = Path(student.checkpoint).expanduser() if student.checkpoint else None
+    if checkpoint is not None and checkpoint.is_dir():  # a local hf checkpoint: its files, not just its path
+        key_inputs["checkpoint"] = sha256_json([(str(p.relative_to(checkpoint)), sha256_file(p))
+                                                for p in sorted(checkpoint.rglob("*")) if p.is_file()])
 
     def body(stage_dir: Path) -> dict:
         return distill_student(run, student, stage_dir)
 
-    return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force)
+    return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force,
+                     every_rank=True)
 
 
 def export_stage(run: Run, name: str, force: bool = False) -> dict:
@@ -313,7 +378,8 @@ def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> di
                   "groups": [student_settings(s, exclude=("name",)) for s in c.students],
                   "test": run.data_fingerprint("test"), "data": run.data_reading()}
     manifest = run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
-    finalize_report(run, budgets or c.exam.budgets())
+    if distributed.is_main():
+        finalize_report(run, budgets or c.exam.budgets())
     return manifest
 
 
@@ -321,6 +387,7 @@ def run_all(config: RunConfig, force: bool = False) -> dict:
     run = _prepare(config)
     t0 = time.perf_counter()
     teacher_stage(run, force)
+    transfer_stage(run, force)
     annotate_stage(run, force)
     for student in config.students:
         distill_stage(run, student, force)
@@ -333,6 +400,8 @@ def run_one(config: RunConfig, stage: str, force: bool = False, student: str | N
     run = _prepare(config)
     if stage == "teacher":
         return teacher_stage(run, force)
+    if stage == "transfer":
+        return transfer_stage(run, force)
     if stage == "annotate":
         return annotate_stage(run, force)
     if stage == "distill":

@@ -20,7 +20,8 @@ from taskdistil.io import read_json, sha256_file
 
 from conftest import tiny_config
 
-STAGE_DIRS = {"teacher": "teacher", "annotate": "annotations", "distill:bilstm": "students/bilstm",
+STAGE_DIRS = {"teacher": "teacher", "transfer": "transfer", "annotate": "annotations",
+              "distill:bilstm": "students/bilstm",
               "export:teacher": "export/teacher", "export:bilstm": "export/bilstm", "exam": "exam"}
 
 
@@ -197,10 +198,12 @@ def test_stage_subcommands_run_alone_in_order(tmp_path, sst2_small, tiny_teacher
     assert "has not run" in err
     assert not (run_dir / "annotations" / "manifest.json").exists()
 
-    expected = {"teacher": ["teacher"], "annotate": ["teacher", "annotations"],
-                "distill": ["teacher", "annotations", "students/bilstm"],
-                "export": ["teacher", "annotations", "students/bilstm", "export/teacher", "export/bilstm"],
-                "exam": ["teacher", "annotations", "students/bilstm", "export/teacher", "export/bilstm", "exam"]}
+    expected = {"teacher": ["teacher"], "transfer": ["teacher", "transfer"],
+                "annotate": ["teacher", "transfer", "annotations"],
+                "distill": ["teacher", "transfer", "annotations", "students/bilstm"],
+                "export": ["teacher", "transfer", "annotations", "students/bilstm", "export/teacher", "export/bilstm"],
+                "exam": ["teacher", "transfer", "annotations", "students/bilstm", "export/teacher", "export/bilstm",
+                         "exam"]}
     for stage, done in expected.items():
         assert main([stage, str(config)]) == 0, stage
         for d in STAGE_DIRS.values():

@@ -154,6 +154,7 @@ def test_killed_annotation_resumes_at_shard_granularity(tmp_path, sst2_small, ti
     run_dir = tmp_path / "run"
     out = run_dir / "annotations"
     assert main(["teacher", str(config)]) == 0
+    assert main(["transfer", str(config)]) == 0
     n = train_rows(data)
     n_shards = -(-n // 4)
 
@@ -200,6 +201,7 @@ def test_damaged_annotations_are_repaired_on_rerun(tmp_path, sst2_small, tiny_te
     config = tiny_config(tmp_path, sst2_small, tiny_teacher, annotate={"batch_size": 64, "shard_size": 64})
     out = tmp_path / "run" / "annotations"
     assert main(["teacher", str(config)]) == 0
+    assert main(["transfer", str(config)]) == 0
     assert main(["annotate", str(config)]) == 0
     before = read_json(out / "manifest.json")
     index = read_json(out / "shards.json")["shards"]

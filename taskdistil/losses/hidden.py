@@ -13,9 +13,20 @@ class PatientLoss(nn.Module):
 
     student_cls, teacher_cls: (B, M, H), the M matched layers' [CLS] states in the same order
     (the layer map — PKD-Skip, PKD-Last or explicit — chooses which teacher layers).
+
+    With ``student_dim`` != ``teacher_dim`` (an hf student narrower or wider than its teacher) the student's
+    states first go through a learned linear projection, one shared by the M layers (this module's only
+    parameters; trained beside the student, never part of it): h_s^j -> W h_s^j + b, student_cls (B, M, D_s).
     """
 
+    def __init__(self, student_dim: int | None = None, teacher_dim: int | None = None):
+        super().__init__()
+        differ = student_dim is not None and teacher_dim is not None and student_dim != teacher_dim
+        self.projection = nn.Linear(student_dim, teacher_dim) if differ else None
+
     def forward(self, student_cls: torch.Tensor, teacher_cls: torch.Tensor) -> torch.Tensor:
+        if self.projection is not None:
+            student_cls = self.projection(student_cls)  # (B, M, D_t)
         diff = F.normalize(student_cls, dim=-1) - F.normalize(teacher_cls.to(student_cls.dtype), dim=-1)
         return diff.pow(2).sum(dim=(1, 2)).mean()
 

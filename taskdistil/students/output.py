@@ -11,4 +11,4 @@ import torch
 class StudentOutput:
     logits: torch.Tensor  # (B, C)
     pooled: torch.Tensor | None = None  # (B, D) sentence representation before the head
-    layer_cls: torch.Tensor | None = None  # (B, k, H) [CLS] state after each of k layers (transformer students)
+    layer_cls: torch.Tensor | None = None  # (B, k, H) [CLS] state after each of k layers (transformer and hf students)

@@ -1,6 +1,7 @@
-"""Student tokenizers: the teacher's WordPiece (``tokenizer.json``) or a word-level vocabulary.
+"""Student tokenizers: the teacher's WordPiece (``tokenizer.json``), a word-level vocabulary, or an hf
+student's own checkpoint tokenizer.
 
-Both map texts to id lists, know their pad id and vocabulary size, and save themselves
+Each maps texts to id lists, knows its pad id and vocabulary size, and saves itself
 into a model directory so a student predicts without the teacher's files.
 """
 
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from taskdistil.data.length import TooLong, too_long_at
 from taskdistil.errors import ArtifactError, DataError
 
 WORD_VOCAB = "vocab.txt"
@@ -22,10 +24,10 @@ class _Truncating:
     max_length: int
     keep_last: bool = False  # keep the final special token ([SEP]) when truncating
 
-    def _fit(self, ids: list[int], i: int, too_long: str, where) -> list[int]:
+    def _fit(self, ids: list[int], i: int, too_long: TooLong, where) -> list[int]:
         if len(ids) <= self.max_length:
             return ids
-        if too_long == "error":
+        if too_long_at(too_long, i) == "error":
             place = where(i) if where else f"example {i}"
             raise DataError(f"{place}: text has {len(ids)} tokens, more than max_length {self.max_length}; "
                             "raise max_length or set data.too_long: truncate")
@@ -40,12 +42,13 @@ class WordPieceTokenizer(_Truncating):
     kind = "wordpiece"
     keep_last = True  # truncate like the teacher: [CLS] ... [SEP]
 
-    def __init__(self, backend, max_length: int):
+    def __init__(self, backend, max_length: int, pad_token: str = "[PAD]"):
         self.backend = backend
         self.backend.no_truncation()
         self.backend.no_padding()
         self.max_length = max_length
-        pad = backend.token_to_id("[PAD]")
+        self.pad_token = pad_token
+        pad = backend.token_to_id(pad_token)
         self.pad_id = 0 if pad is None else pad
 
     @classmethod
@@ -65,7 +68,7 @@ class WordPieceTokenizer(_Truncating):
         by_id = sorted(self.backend.get_vocab().items(), key=lambda kv: kv[1])
         return [token for token, _ in by_id]
 
-    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+    def encode(self, texts: Sequence[str], too_long: TooLong = "truncate", where=None) -> list[list[int]]:
         encodings = self.backend.encode_batch(list(texts))
         return [self._fit(e.ids, i, too_long, where) for i, e in enumerate(encodings)]
 
@@ -78,6 +81,37 @@ class WordPieceTokenizer(_Truncating):
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_file(str(Path(model_dir) / meta["file"])), meta["max_length"])
+
+
+class HFTokenizer(WordPieceTokenizer):
+    """An hf student's own tokenizer: its checkpoint's fast tokenizer (``tokenizer.json``: WordPiece, BPE or
+    Unigram, with the checkpoint's special tokens), truncated keeping the final special token, padded with the
+    checkpoint's pad token."""
+
+    kind = "hf"
+
+    @classmethod
+    def from_checkpoint(cls, hf_tokenizer, max_length: int, key: str = "checkpoint") -> "HFTokenizer":
+        from tokenizers import Tokenizer
+
+        if not getattr(hf_tokenizer, "is_fast", False):
+            raise ArtifactError(f"{key}: the checkpoint's tokenizer has no fast (tokenizer.json) form")
+        tokenizer = cls(Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()), max_length,
+                        hf_tokenizer.pad_token or "[PAD]")
+        sample = "Hello, world!"
+        if tokenizer.encode([sample])[0] != hf_tokenizer(sample)["input_ids"]:  # special tokens added outside it
+            raise ArtifactError(f"{key}: the checkpoint's tokenizer.json does not encode as its tokenizer does "
+                                f"(special tokens added outside the fast tokenizer?)")
+        return tokenizer
+
+    def save(self, out_dir: Path) -> dict:
+        return {**super().save(out_dir), "pad_token": self.pad_token}
+
+    @classmethod
+    def load(cls, model_dir: Path, meta: dict) -> "HFTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(Path(model_dir) / meta["file"])), meta["max_length"], meta["pad_token"])
 
 
 class WordTokenizer(_Truncating):
@@ -113,7 +147,7 @@ class WordTokenizer(_Truncating):
     def vocabulary(self) -> list[str]:
         return list(self.vocab)
 
-    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+    def encode(self, texts: Sequence[str], too_long: TooLong = "truncate", where=None) -> list[list[int]]:
         out = []
         for i, text in enumerate(texts):
             ids = [self.index.get(w, self.unk_id) for w in self._split(text, self.lowercase)] or [self.unk_id]
@@ -131,7 +165,7 @@ class WordTokenizer(_Truncating):
 
 
 def load_student_tokenizer(model_dir: Path, meta: dict):
-    kinds = {"wordpiece": WordPieceTokenizer, "word": WordTokenizer}
+    kinds = {"wordpiece": WordPieceTokenizer, "word": WordTokenizer, "hf": HFTokenizer}
     if meta.get("kind") not in kinds:
         raise ArtifactError(f"{model_dir}: unknown tokenizer kind {meta.get('kind')!r}; known: {sorted(kinds)}")
     return kinds[meta["kind"]].load(model_dir, meta)

@@ -6,6 +6,11 @@ are requested (Patient KD students, representation stages), each shard also gets
 under ``hidden.layers``), from the same forward pass as the logits. A shard whose checksum in
 ``shards.json`` does not match (partial write, corruption) is recomputed, so an interrupted
 annotation resumes at shard granularity. Without layers ``shards.json`` has no ``hidden`` entry.
+
+Under a multi-process launch (``taskdistil.distributed``) rank r computes the shards s with s % world == r;
+each rank records its finished shards in ``shards.rank-<r>.json`` (same layout), which rank 0 merges into
+``shards.json`` at the end, and at the start of any later run (an interrupted one, of any world size), so
+every valid shard is reused. A shard is the same batches whatever the world size: the same logits.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from taskdistil import distributed
+from taskdistil.data.length import TooLong, offset
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_file, write_json
@@ -23,10 +30,11 @@ from taskdistil.progress import progress
 from taskdistil.teacher.model import Teacher, encode_texts, hf_forward
 
 SHARDS = "shards.json"
+RANK_SHARDS = "shards.rank-*.json"  # a rank's own record during a multi-process annotation
 
 
 def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: int, batch_size: int,
-             too_long: str = "error", where: Callable[[int], str] | None = None,
+             too_long: TooLong = "error", where: Callable[[int], str] | None = None,
              layers: Sequence[int] = ()) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -34,24 +42,21 @@ def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: 
     if layers and not all(1 <= layer <= teacher.model.config.num_hidden_layers for layer in layers):
         raise ArtifactError(f"teacher hidden layers {layers}: the teacher has layers "
                             f"1..{teacher.model.config.num_hidden_layers}")
-    index_path = out_dir / SHARDS
-    recorded = read_json(index_path) if index_path.is_file() else {}
-    index = copy.deepcopy(recorded)
-    if index.get("shard_size") != shard_size or index.get("count") != len(texts):
-        index = {"shard_size": shard_size, "count": len(texts), "shards": {}}
-    if index.get("hidden", {}).get("layers") != (layers or None):  # other layers: their shards are stale
-        index.pop("hidden", None)
-        for stale in out_dir.glob("hidden-*.npy"):
-            stale.unlink()
-        if layers:
-            index["hidden"] = {"layers": layers, "shards": {}}
-    if recorded and index != recorded:
-        write_json(index_path, index)  # forget what no longer holds, even if no shard needs recomputing
+    index = _open_index(out_dir, shard_size, len(texts), layers) if distributed.is_main() else None
+    index = distributed.broadcast(index)
+    world, rank = distributed.world_size(), distributed.rank()
+    if world == 1:
+        own, own_path = index, out_dir / SHARDS  # this process's record of finished shards
+    else:
+        own, own_path = _empty_like(index), out_dir / RANK_SHARDS.replace("*", str(rank))
     n_shards = (len(texts) + shard_size - 1) // shard_size
+    mine = range(rank, n_shards, world)
     pad = teacher.tokenizer.pad_token_id or 0
     forward = _logits_and_cls(teacher.model, layers) if layers else hf_forward(teacher.model)
-    with progress(len(texts), "teacher annotation", unit="ex") as bar:
-        for s in range(n_shards):
+    rows = sum(min(len(texts), (s + 1) * shard_size) - s * shard_size for s in mine)
+    desc = "teacher annotation" + (f" (rank 0's share of {world})" if world > 1 else "")
+    with progress(rows, desc, unit="ex", enabled=distributed.is_main()) as bar:
+        for s in mine:
             start, stop = s * shard_size, min(len(texts), (s + 1) * shard_size)
             name, hidden_name = f"logits-{s:05d}.npy", f"hidden-{s:05d}.npy"
             if _valid(out_dir, name, index["shards"]) and (
@@ -59,19 +64,87 @@ def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: 
                 bar.update(stop - start)
                 continue
             shard_where = (lambda i, o=start: where(i + o)) if where else None
-            ids = encode_texts(teacher.tokenizer, texts[start:stop], teacher.max_length, too_long, shard_where)
+            ids = encode_texts(teacher.tokenizer, texts[start:stop], teacher.max_length, offset(too_long, start),
+                               shard_where)
             out = batched_logits(forward, ids, pad, batch_size)  # (n, C), or (n, C + L * H) with layers
             bar.update(stop - start)
             num_labels = len(teacher.labels)
             if layers:
                 cls = out[:, num_labels:].reshape(len(ids), len(layers), -1).astype(np.float16)  # (n, L, H)
-                index["hidden"]["shards"][hidden_name] = _save(out_dir, hidden_name, cls)
-            index["shards"][name] = _save(out_dir, name, np.ascontiguousarray(out[:, :num_labels]))
-            write_json(index_path, index)
+                own["hidden"]["shards"][hidden_name] = _save(out_dir, hidden_name, cls)
+            own["shards"][name] = _save(out_dir, name, np.ascontiguousarray(out[:, :num_labels]))
+            write_json(own_path, own)
+    if world > 1:
+        distributed.barrier()  # every rank's shards are recorded
+        if distributed.is_main():
+            _merge_rank_records(out_dir, index)
+        distributed.barrier()  # shards.json is complete
     summary = {"count": len(texts), "shards": n_shards, "num_labels": len(teacher.labels)}
     if layers:
         summary["hidden_layers"] = layers
     return summary
+
+
+def _open_index(out_dir: Path, shard_size: int, count: int, layers: list[int]) -> dict:
+    """The index an annotation starts from: ``shards.json`` less what no longer holds (another shard size, count
+    or layers: those shards are stale), plus the shards the ranks of an interrupted multi-process run recorded.
+    Written back when that changed it, even if no shard needs recomputing."""
+    index_path = out_dir / SHARDS
+    recorded = read_json(index_path) if index_path.is_file() else {}
+    index = copy.deepcopy(recorded)
+    if index.get("shard_size") != shard_size or index.get("count") != count:
+        index = {"shard_size": shard_size, "count": count, "shards": {}}
+    stale_hidden = index.get("hidden", {}).get("layers") != (layers or None)
+    if stale_hidden:
+        index.pop("hidden", None)
+        if layers:
+            index["hidden"] = {"layers": layers, "shards": {}}
+    parts = sorted(out_dir.glob(RANK_SHARDS))
+    _with_rank_records(index, parts)
+    if stale_hidden:  # other layers' states, unless a rank record just vouched for them
+        kept = index.get("hidden", {}).get("shards", {})
+        for stale in out_dir.glob("hidden-*.npy"):
+            if stale.name not in kept:
+                stale.unlink()
+    if (recorded or parts) and index != recorded:
+        write_json(index_path, index)
+    for part in parts:
+        part.unlink()
+    return index
+
+
+def _merge_rank_records(out_dir: Path, index: dict) -> None:
+    """``shards.json`` := ``index`` plus every rank's record; the records are removed once it is written."""
+    parts = sorted(out_dir.glob(RANK_SHARDS))
+    write_json(out_dir / SHARDS, _with_rank_records(index, parts))
+    for part in parts:
+        part.unlink()
+
+
+def _with_rank_records(index: dict, parts: list[Path]) -> dict:
+    """``index`` (updated in place) plus the shards of the rank records ``parts`` of the same annotation (shard
+    size, count, hidden layers); records of another annotation are stale and left out."""
+    for path in parts:
+        part = read_json(path)
+        if _annotation(part) != _annotation(index):
+            continue
+        index["shards"] = dict(sorted({**index["shards"], **part["shards"]}.items()))
+        if "hidden" in part:
+            hidden = index["hidden"]
+            hidden["shards"] = dict(sorted({**hidden["shards"], **part["hidden"]["shards"]}.items()))
+    return index
+
+
+def _annotation(index: dict) -> tuple:
+    return index.get("shard_size"), index.get("count"), index.get("hidden", {}).get("layers")
+
+
+def _empty_like(index: dict) -> dict:
+    """The same annotation (shard size, count, hidden layers) without any shard."""
+    empty = {"shard_size": index["shard_size"], "count": index["count"], "shards": {}}
+    if "hidden" in index:
+        empty["hidden"] = {"layers": index["hidden"]["layers"], "shards": {}}
+    return empty
 
 
 def teacher_states(teacher: Teacher, texts: Sequence[str], layers: Sequence[int], batch_size: int,

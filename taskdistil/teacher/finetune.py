@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from taskdistil import distributed
 from taskdistil.config import RunConfig
 from taskdistil.inference import batched_logits
 from taskdistil.tasks import TaskData, classification_metrics
@@ -23,7 +24,8 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
     torch.manual_seed(config.seed)
     if tcfg.finetuned:
         model, tokenizer, order = load_finetuned(tcfg.model, labels, tcfg.trust_remote_code)
-        save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model)
+        if distributed.is_main():
+            save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model)
         return {"labels": order, "finetuned_here": False}
 
     model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code)
@@ -44,6 +46,7 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
 
     batches = LengthBuckets([len(s) for s in train_ids], tcfg.train.batch_size, seed=config.seed)
     result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning")
-    save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model)
+    if distributed.is_main():
+        save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model)
     return {"labels": labels, "finetuned_here": True, "dev": result.best, "best_step": result.best_step,
             "steps": result.steps, "history": result.history}

@@ -18,6 +18,7 @@ import torch
 from taskdistil import __version__
 from taskdistil.artifact import TEACHER_META
 from taskdistil.config import EMBEDDED_TEACHER
+from taskdistil.data.length import TooLong, too_long_at
 from taskdistil.errors import ArtifactError, DataError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
@@ -130,13 +131,14 @@ class Teacher:
         return batched_logits(hf_forward(self.model), encoded, self.pad_id, batch_size, desc)
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: str = "error",
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: TooLong = "error",
                  where=None) -> list[list[int]]:
-    """Token ids with special tokens. Over-long texts raise (naming ``where(i)``) or are truncated."""
+    """Token ids with special tokens. Over-long texts raise (naming ``where(i)``) or are truncated, as
+    ``too_long`` says (one policy, or one per example)."""
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     for i, seq in enumerate(ids):
         if len(seq) > max_length:
-            if too_long == "error":
+            if too_long_at(too_long, i) == "error":
                 place = where(i) if where else f"example {i}"
                 raise DataError(f"{place}: text has {len(seq)} tokens, more than max_length {max_length}; "
                                 "raise teacher.max_length or set data.too_long: truncate")

@@ -8,10 +8,17 @@ at any point (even ``kill -9``) resumes from its last checkpoint and replays the
 batches, because batch order depends only on (seed, epoch). ``on_step(step, total)`` runs before
 every step (loss-weight schedules, gradual unfreezing: ``taskdistil.train.hooks``); it must be a pure
 function of the step, so that a resumed run reproduces it.
+
+Under a multi-process launch (``taskdistil.distributed``) the loop trains data-parallel: the loss closures'
+calls of ``model`` go through a ``DistributedDataParallel`` wrapper, rank r takes batches r, r + world, ... of
+each epoch's list (the same list on every rank), cut so every rank runs the same number of steps; rank 0
+evaluates and shares the result, so best-on-dev selection and early stopping agree, and alone writes the
+checkpoint, best weights and ``fit.json``, which every rank reads on resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -24,7 +31,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from taskdistil import distributed
 from taskdistil.config import TrainConfig
+from taskdistil.errors import StageError
 from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
@@ -128,22 +137,31 @@ def fit(
     if (workdir / CHECKPOINT).is_file():
         state = _restore(workdir / CHECKPOINT, model, optimizer)
 
-    n_batches = len(batches)
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    n_batches = len(batches) // world  # per rank
+    if n_batches == 0:
+        raise StageError(f"{desc}: {len(batches)} batches per epoch cannot be shared by {world} processes; "
+                         "use smaller batches or fewer processes")
+    if world > 1:
+        _note(f"  data-parallel (DDP) over {world} processes: {n_batches} of the {len(batches)} batches per epoch "
+              "each")
+    route = distributed.data_parallel(model)  # inside route(): the loss closures' model calls train data-parallel
     total = n_batches * cfg.epochs
     evals_at = _eval_points(n_batches, cfg.evals_per_epoch)
     last_save = time.monotonic()
-    bar = progress(total, desc, unit="step", initial=state.global_step)
+    bar = progress(total, desc, unit="step", initial=state.global_step, enabled=main)
     running = None
     try:
         while state.epoch < cfg.epochs and not state.stopped_early:
-            epoch_batches = batches.epoch(state.epoch)
+            epoch_batches = batches.epoch(state.epoch)[rank::world][:n_batches]
             model.train()
             for position in range(state.step_in_epoch, n_batches):
                 if on_step is not None:
                     on_step(state.global_step, total)
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.learning_rate * lr_factor(cfg, state.global_step, total)
-                loss = loss_fn(epoch_batches[position])
+                with route():
+                    loss = loss_fn(epoch_batches[position])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
@@ -162,34 +180,52 @@ def fit(
                     last_save = -math.inf  # always checkpoint right after an evaluation
                     if state.stopped_early:
                         break
-                if time.monotonic() - last_save >= cfg.checkpoint_seconds:
+                if main and time.monotonic() - last_save >= cfg.checkpoint_seconds:
                     _save(workdir / CHECKPOINT, model, optimizer, state)
                     last_save = time.monotonic()
             if not state.stopped_early:
                 state.epoch += 1
                 state.step_in_epoch = 0
-            _save(workdir / CHECKPOINT, model, optimizer, state)
+            if main:
+                _save(workdir / CHECKPOINT, model, optimizer, state)
             last_save = time.monotonic()
     except KeyboardInterrupt:
-        _save(workdir / CHECKPOINT, model, optimizer, state)
+        if main:
+            _save(workdir / CHECKPOINT, model, optimizer, state)
         bar.close()
         raise
     bar.close()
+    if world > 1:
+        _check_replicas(model, world)
 
+    # BEST is written before the evaluation result is shared, so here every rank sees the same file
     if not (workdir / BEST).is_file():  # no evaluation ran (cannot happen with >= 1 batch)
         _evaluate(model, evaluate, state, workdir, cfg, n_batches)
     model.load_state_dict(load_tensors(workdir / BEST))
     result = FitResult(state.best_metrics, state.best_step, state.global_step, state.history, state.stopped_early)
-    write_json(workdir / RESULT, result.__dict__)
-    (workdir / CHECKPOINT).unlink(missing_ok=True)
+    if main:
+        write_json(workdir / RESULT, result.__dict__)
+        (workdir / CHECKPOINT).unlink(missing_ok=True)
     return result
+
+
+def _note(message: str) -> None:
+    """A line between progress-bar refreshes, from rank 0 only."""
+    if distributed.is_main():
+        tqdm.write(message)
 
 
 def _evaluate(model: nn.Module, evaluate: Callable[[], Evaluation], state: _State, workdir: Path,
               cfg: TrainConfig, n_batches: int) -> None:
-    model.eval()
-    with torch.no_grad():
-        result = evaluate()
+    """Rank 0 evaluates (and saves improved weights); every rank updates its state from the shared result."""
+    result = None
+    if distributed.is_main():
+        model.eval()
+        with torch.no_grad():
+            result = evaluate()
+        if result.score > state.best_score:
+            save_tensors(workdir / BEST, model.state_dict())
+    result = distributed.broadcast(result)
     record = {"step": state.global_step, "epoch": round(state.epoch + state.step_in_epoch / n_batches, 3),
               **result.metrics}
     state.history.append(record)
@@ -199,13 +235,24 @@ def _evaluate(model: nn.Module, evaluate: Callable[[], Evaluation], state: _Stat
         state.best_metrics = dict(result.metrics)
         state.best_step = state.global_step
         state.bad_evals = 0
-        save_tensors(workdir / BEST, model.state_dict())
     else:
         state.bad_evals += 1
         if cfg.patience is not None and state.bad_evals >= cfg.patience:
             state.stopped_early = True
     flag = " *" if improved else ""
-    tqdm.write(f"  step {state.global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()) + flag)
+    _note(f"  step {state.global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()) + flag)
+
+
+def _check_replicas(model: nn.Module, world: int) -> None:
+    """Fail loudly unless every rank ended training with the same weights (DDP keeps replicas in step)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    digests = distributed.gather(digest.hexdigest())
+    if len(set(digests)) > 1:
+        raise StageError(f"data-parallel training: the {world} processes ended with different weights")
+    _note(f"  DDP: weights identical on all {world} processes")
 
 
 def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State) -> None:
@@ -214,6 +261,8 @@ def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state:
     tensors.update({f"optim.{k}": v for k, v in optim_tensors.items()})
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"state": json.dumps(state.__dict__), "optim": json.dumps(optim_rest)}
+    if distributed.world_size() > 1:  # the batches a step took depend on it
+        meta["world"] = str(distributed.world_size())
     save_tensors(path, tensors, metadata=meta)
 
 
@@ -222,11 +271,15 @@ def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> 
 
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata()
+    saved, world = int(meta.get("world", 1)), distributed.world_size()
+    if saved != world:
+        raise StageError(f"{path}: checkpoint of a {saved}-process run, resumed with {world}; resume it with {saved} "
+                         "processes, or delete the checkpoint to restart this training")
     tensors = load_tensors(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     optimizer.load_state_dict(join_state({k[6:]: v for k, v in tensors.items() if k.startswith("optim.")},
                                          json.loads(meta["optim"])))
     torch.set_rng_state(tensors["rng.torch"])
     state = _State(**json.loads(meta["state"]))
-    tqdm.write(f"  resuming from step {state.global_step} (epoch {state.epoch + 1}, batch {state.step_in_epoch})")
+    _note(f"  resuming from step {state.global_step} (epoch {state.epoch + 1}, batch {state.step_in_epoch})")
     return state

@@ -1,0 +1,181 @@
+"""A student from any Hugging Face encoder checkpoint (kind ``hf``), e.g. BERT-Tiny/Mini/Small (Turc et al. 2019):
+
+    ids -> the checkpoint's encoder (``AutoModel``: embeddings, k layers, its pooler if it has one)
+        -> pooled state (the pooler's output, else the [CLS] state) -> dropout -> linear -> logits
+
+It has its own tokenizer (the checkpoint's fast tokenizer, saved into the student directory) and its own hidden
+size H_s. Besides the logits it returns the [CLS] state after each of its k layers, which Patient KD (Sun et al.
+2019) matches to teacher layers: student layers 1..k-1 to the teacher layers of ``layer_map``, by the transformer
+student's rules ('skip', 'last' or a list: ``transformer.layer_map``); the top layer is covered by the logits.
+
+Where H_s differs from the teacher's hidden size H_t, Patient KD goes through a learned linear projection
+H_s -> H_t that the LOSS owns (``PatientLoss(student_dim, teacher_dim)``, one projection shared by the matched
+layers): it trains beside the student in the logits stage and is not part of the saved student, so inference and
+ONNX export never see it. Representation stages project the pooled state with ``RepresentationLoss``'s own
+projection, as for every student.
+
+The saved directory is self-contained: ``config.json`` holds the checkpoint's HF config dict (its architecture,
+without the checkpoint's path), from which ``AutoConfig.for_model`` rebuilds the model with no hub access;
+``model.safetensors`` the weights; ``tokenizer.json`` the tokenizer. Only architectures built into
+``transformers`` are accepted (``trust_remote_code`` stays off): a saved student must load without running
+downloaded code. ``transformers`` is imported when a model is built, not with this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from taskdistil.errors import ConfigError
+from taskdistil.students.output import StudentOutput
+
+if TYPE_CHECKING:
+    from taskdistil.config import StudentConfig
+
+# Keys of a checkpoint's config.to_dict() that are not architecture: where it was loaded from, which version
+# wrote it, a fine-tuned head's labels (this student has its own head), its storage dtype (students train in fp32).
+_NOT_ARCHITECTURE = ("transformers_version", "id2label", "label2id", "num_labels", "auto_map", "dtype", "torch_dtype",
+                     "architectures", "finetuning_task", "problem_type")
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|block|blocks)\.(\d+)\.")
+
+
+@dataclass
+class HFEncoderConfig:
+    encoder: dict  # the checkpoint's HF config dict (``portable_config``): AutoConfig.for_model(**encoder)
+    num_labels: int
+    pad_id: int = 0
+    dropout: float = 0.1  # before the classifier (the encoder keeps its checkpoint's dropout settings)
+
+
+class HFEncoderStudent(nn.Module):
+    config_class = HFEncoderConfig
+    kind = "hf"
+
+    def __init__(self, config: HFEncoderConfig):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        from taskdistil.teacher.model import _quiet_transformers
+
+        _quiet_transformers()
+        self.config = config
+        hf_config = AutoConfig.for_model(**config.encoder)
+        self.encoder = AutoModel.from_config(hf_config).float()  # weights: from_checkpoint or the saved student
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(hf_config.hidden_size, config.num_labels)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.config.hidden_size
+
+    @property
+    def num_layers(self) -> int:
+        return self.encoder.config.num_hidden_layers
+
+    @classmethod
+    def from_checkpoint(cls, name: str, num_labels: int, pad_id: int, dropout: float = 0.1,
+                        key: str = "checkpoint") -> "HFEncoderStudent":
+        """The checkpoint's encoder weights (a local directory or a hub name) under a fresh classification head."""
+        from transformers import AutoModel
+
+        path = os.path.expanduser(name)
+        try:
+            pretrained = AutoModel.from_pretrained(path, trust_remote_code=False, dtype=torch.float32)
+        except (OSError, ValueError) as err:
+            raise ConfigError(_cannot_load(key, name, err)) from None
+        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout))
+        model.encoder.load_state_dict(pretrained.state_dict())
+        return model
+
+    def unfreeze_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups top to bottom, for gradual unfreezing: the classifier with the encoder's parameters
+        outside its layers and embeddings (pooler, final norm), then layers k..1, then the embeddings."""
+        top, layers, bottom = list(self.classifier.parameters()), {}, []
+        for name, param in self.encoder.named_parameters():
+            index = _LAYER_INDEX.search(f".{name}")
+            if index:
+                layers.setdefault(int(index.group(1)), []).append(param)
+            elif "embed" in name:
+                bottom.append(param)
+            else:
+                top.append(param)
+        return [top, *(layers[i] for i in sorted(layers, reverse=True)), bottom]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
+        layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
+        pooled = _pooled(out)  # (B, H)
+        return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
+
+    def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Inference logits without the per-layer states (equal to ``forward(...).logits`` in eval mode)."""
+        return self.classifier(_pooled(self.encoder(input_ids=input_ids, attention_mask=attention_mask)))
+
+
+def _pooled(out) -> torch.Tensor:
+    """The encoder's pooler output if it has a pooler (BERT: tanh(W h_[CLS] + b)), else the [CLS] state."""
+    pooled = getattr(out, "pooler_output", None)
+    return out.last_hidden_state[:, 0] if pooled is None else pooled
+
+
+def portable_config(hf_config) -> dict:
+    """A checkpoint's config as a JSON dict of its architecture: no path, version, labels or private keys."""
+    return {k: v for k, v in hf_config.to_dict().items() if not k.startswith("_") and k not in _NOT_ARCHITECTURE}
+
+
+def checkpoint_config(name: str, key: str = "checkpoint"):
+    """The HF config of a checkpoint (local directory or hub name); ConfigError naming ``key`` if it cannot load."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(os.path.expanduser(name), trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ConfigError(_cannot_load(key, name, err)) from None
+
+
+def checkpoint_tokenizer(name: str, max_length: int, key: str = "checkpoint"):
+    """The checkpoint's own fast tokenizer as a student tokenizer (``HFTokenizer``)."""
+    from transformers import AutoTokenizer
+
+    from taskdistil.students.tokenizer import HFTokenizer
+    from taskdistil.teacher.model import _quiet_transformers
+
+    _quiet_transformers()
+    try:
+        hf_tokenizer = AutoTokenizer.from_pretrained(os.path.expanduser(name), trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ConfigError(_cannot_load(key, name, err)) from None
+    return HFTokenizer.from_checkpoint(hf_tokenizer, max_length, key)
+
+
+def pkd_layer_map(student: StudentConfig, student_depth: int, teacher_depth: int) -> list[int]:
+    """Teacher layers (1-based) that the hf student's layers 1..k-1 learn from under Patient KD, by the transformer
+    student's ``layer_map`` rules; errors name the student's keys."""
+    from taskdistil.students.transformer import layer_map
+
+    prefix = f"students.{student.name}"
+    if student_depth < 2:
+        raise ConfigError(f"{prefix}.loss.pkd_weight: Patient KD needs a student of >= 2 layers (layers 1..k-1 learn "
+                          f"teacher layers, the top one the logits); {student.checkpoint!r} has {student_depth}")
+    if student_depth > teacher_depth:
+        raise ConfigError(f"{prefix}.layer_map: a {student_depth}-layer student matches {student_depth - 1} layers "
+                          f"to teacher layers, but the teacher has {teacher_depth}; use loss.pkd_weight: 0")
+    return layer_map(student.layer_map, student_depth, teacher_depth, f"{prefix}.layer_map")
+
+
+def _cannot_load(key: str, name: str, err: Exception) -> str:
+    local = os.path.isdir(os.path.expanduser(name))
+    hint = "" if local else " (a hub name needs internet access or the local Hugging Face cache)"
+    return f"{key}: cannot load the Hugging Face checkpoint {name!r}{hint}: {err}"
+
+
+def student_pkd_layers(student: StudentConfig, teacher_depth: int) -> list[int]:
+    """The Patient KD layer map of an hf student (its depth read from its checkpoint's config)."""
+    hf_config = checkpoint_config(student.checkpoint, f"students.{student.name}.checkpoint")
+    return pkd_layer_map(student, int(hf_config.num_hidden_layers), teacher_depth)
