@@ -36,6 +36,7 @@ def test_sentence_split_and_html_cleaning():
     assert split_sentences('Mr. Smith left. It rained! "Why?" she asked. Fine') == [
         "Mr. Smith left.", "It rained!", '"Why?" she asked.', "Fine"]
     assert split_sentences("no boundary here") == ["no boundary here"]
+    assert split_sentences("a lower-case start. is not one") == ["a lower-case start. is not one"]
 
 
 def test_text_source_filters_and_names_lines(tmp_path):
@@ -145,3 +146,16 @@ def test_missing_unlabeled_file_is_named_before_work(tmp_path, sst2_small, tiny_
     assert main(["run", str(config)]) == 2
     assert "transfer.unlabeled.0.path: file not found" in capsys.readouterr().err
     assert not (tmp_path / "run" / "teacher").exists()
+
+
+def test_hf_dataset_directory_source(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"review": ["First review. Second one here.", "third"]}).save_to_disk(
+        str(tmp_path / "reviews"))
+    source = UnlabeledSource(path=f"hf:{tmp_path / 'reviews'}", column="review", split_sentences=True)
+    rows = list(read_unlabeled(source, source.path))
+    assert [t for t, _ in rows] == ["First review.", "Second one here.", "third"]
+    assert rows[2][1].endswith("example 1, sentence 1")
+    with pytest.raises(DataError, match="no column 'text'"):
+        list(read_unlabeled(UnlabeledSource(path=source.path), source.path))

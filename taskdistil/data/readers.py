@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,8 +121,8 @@ def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: 
     return Split(str(path), texts, labels, lines)
 
 
-def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
-    texts, labels, lines = [], [], []
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSON-lines file; DataError naming the line otherwise."""
     with path.open(encoding="utf-8-sig") as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -132,18 +133,24 @@ def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
                 raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}, line {line_no}: expected a JSON object")
-            for col, role in ((text_col, "text"), (label_col, "label")):
-                if str(col) not in row:
-                    raise DataError(
-                        f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
-            text, label = row[str(text_col)], row[str(label_col)]
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{path}, line {line_no}: empty or non-string text")
-            if label is None or str(label).strip() == "":
-                raise DataError(f"{path}, line {line_no}: empty label")
-            texts.append(text.strip())
-            labels.append(str(label).strip())
-            lines.append(line_no)
+            yield line_no, row
+
+
+def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
+    texts, labels, lines = [], [], []
+    for line_no, row in jsonl_objects(path):
+        for col, role in ((text_col, "text"), (label_col, "label")):
+            if str(col) not in row:
+                raise DataError(
+                    f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
+        text, label = row[str(text_col)], row[str(label_col)]
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}, line {line_no}: empty or non-string text")
+        if label is None or str(label).strip() == "":
+            raise DataError(f"{path}, line {line_no}: empty label")
+        texts.append(text.strip())
+        labels.append(str(label).strip())
+        lines.append(line_no)
     return Split(str(path), texts, labels, lines)
 
 

@@ -8,14 +8,13 @@ filters apply on the fly; nothing is held whole in memory.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskdistil.config import UnlabeledSource
-from taskdistil.data.readers import parse_hf_source
+from taskdistil.data.readers import jsonl_objects, parse_hf_source
 from taskdistil.errors import DataError
 
 _HTML = re.compile(r"<br\s*/?>|</?[A-Za-z][^<>]{0,200}>")
@@ -120,21 +119,13 @@ def _txt_documents(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _jsonl_documents(path: Path, column: str | int) -> Iterator[tuple[str, str]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for line_no, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict) or str(column) not in row:
-                keys = sorted(row) if isinstance(row, dict) else type(row).__name__
-                raise DataError(f"{path}, line {line_no}: no key {column!r} (the source's column); found {keys}")
-            text = row[str(column)]
-            if not isinstance(text, str):
-                raise DataError(f"{path}, line {line_no}: {column!r} is not a string")
-            yield text, f"{path}, line {line_no}"
+    for line_no, row in jsonl_objects(path):
+        if str(column) not in row:
+            raise DataError(f"{path}, line {line_no}: no key {column!r} (the source's column); found {sorted(row)}")
+        text = row[str(column)]
+        if not isinstance(text, str):
+            raise DataError(f"{path}, line {line_no}: {column!r} is not a string")
+        yield text, f"{path}, line {line_no}"
 
 
 def _delimited_documents(path: Path, delimiter: str, column: str | int, header: bool
