@@ -1,20 +1,21 @@
-"""Which transfer-set ingredient buys how much: SST-2 students over 4 transfer sets, several seeds each.
+"""Which transfer-set ingredient buys how much: SST-2 BiLSTM and CNN students, several seeds.
 
-Variants of examples/sst2-transfer.yaml (its adopted teacher, its students, one run directory each):
+Two measurements, both from examples/sst2-transfer.yaml (its adopted teacher and its students):
 
-    train       the 60,614 labeled training phrases only
-    unlabeled   + 150,000 IMDB sentences (the example config itself)
-    augment     + 150,000 Tang et al. augmentations of the training phrases (mask / POS / n-gram, n_iter 20)
-    both        + 75,000 IMDB sentences + 75,000 augmentations (the same size as the two above)
+    headline   the example config itself: the 60,614 training phrases + 150,000 IMDB sentences;
+               BiLSTM and CNN, seeds 1-3 (``--variants unlabeled``)
+    ablation   ONE annotated transfer set (training phrases + 75,000 IMDB sentences + 75,000 Tang et al.
+               augmentations of the phrases) and BiLSTM students that train on chosen origins of it
+               (``transfer_origins``): labeled only / + unlabeled / + augmented / all; each sees about
+               240k examples (4 epochs of the phrases, 2 of the 135k subsets, 1 of the 210k set)
 
-Students train for about the same number of examples in every variant (10 epochs of the
-training set, 3 of the 210k sets). Stages run through the CLI
-(`python -m taskdistil ...`): teacher, transfer and annotate on all cores, then the students
-two at a time, one thread each. Test accuracy (SST-2 test = GLUE dev, 872 sentences) of each
-student is computed from its saved artifact; mean and population std over seeds per kind. Results merge
-into bench/results/transfer.json (``quality``; headline keys from ``--headline``).
+Stages run through the CLI (`python -m taskdistil ...`): teacher, transfer and annotate, then the
+students, one process and one thread each. Test accuracy (SST-2 test = GLUE dev, 872 sentences) of each
+student is computed from its saved artifact; mean and population std over seeds. Results merge into
+bench/results/transfer.json (``quality``; headline keys ``sst2_teacher_acc``, ``sst2_student_acc``).
 
-    TASKDISTIL_DATA=../shared/data python bench/transfer_quality.py --variants train unlabeled augment both
+    TASKDISTIL_DATA=../shared/data python bench/transfer_quality.py --variants unlabeled
+    TASKDISTIL_DATA=../shared/data python bench/transfer_quality.py --variants ablation --workers 1
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,23 +40,26 @@ from taskdistil.io import read_json, write_json  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "transfer.json"
 BASE = REPO / "examples" / "sst2-transfer.yaml"
-# Epochs per variant: about the same number of training examples seen (~600k) whatever the set's size.
-EPOCHS = {"train": 10, "unlabeled": 3, "augment": 3, "both": 3}
-AUGMENT = {"n_iter": 20, "p_mask": 0.1, "p_pos": 0.1, "p_ng": 0.25, "pos": "spacy", "max_examples": 150000}
+# The ablation's students: (transfer origins, epochs), about 240k examples seen each.
+ABLATION = {"train": (["labeled"], 4), "unlabeled": (["labeled", "unlabeled"], 2),
+            "augmented": (["labeled", "augmented"], 2), "both": (["labeled", "unlabeled", "augmented"], 1)}
+AUGMENT = {"n_iter": 20, "p_mask": 0.1, "p_pos": 0.1, "p_ng": 0.25, "pos": "spacy", "max_examples": 75000}
 
 
 def variant_config(base: dict, variant: str, seeds: list[int], kinds: list[str]) -> dict:
     tree = copy.deepcopy(base)
+    if variant == "unlabeled":  # the example config itself
+        tree["students"] = [s for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
+        return tree
     unlabeled = tree["transfer"]["unlabeled"]
-    half = [{**source, "max_examples": source["max_examples"] // 2} for source in unlabeled]
-    tree["transfer"] = {
-        "train": {}, "unlabeled": {"unlabeled": unlabeled}, "augment": {"augment": AUGMENT},
-        "both": {"unlabeled": half, "augment": {**AUGMENT, "max_examples": AUGMENT["max_examples"] // 2}}}[variant]
-    if variant != "unlabeled":
-        tree["name"] = f"{base['name']}-{variant}"
-    tree["students"] = [s for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
-    for student in tree["students"]:
-        student["train"] = {**student["train"], "epochs": EPOCHS[variant]}
+    tree["name"] = f"{base['name']}-ablation"
+    tree["transfer"] = {"unlabeled": [{**source, "max_examples": source["max_examples"] // 2} for source in unlabeled],
+                        "augment": AUGMENT}
+    bilstm = next(s for s in base["students"] if s["kind"] == "bilstm")
+    tree["students"] = [
+        {**bilstm, "name": f"bilstm-{name}-s{seed}", "seed": seed, "transfer_origins": origins,
+         "train": {**bilstm["train"], "epochs": epochs}}
+        for name, (origins, epochs) in ABLATION.items() for seed in seeds]
     return tree
 
 
@@ -74,21 +79,21 @@ def test_accuracy(model_dir: Path, texts: list[str], gold: list[str]) -> float:
     return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
 
-def prepare(tree: dict, log_dir: Path) -> tuple[Path, float]:
+def prepare(tree: dict, log_dir: Path, threads: int) -> tuple[Path, float]:
     """Write the variant's config beside its run dir and run teacher, transfer and annotate on all cores;
     returns (config path, minutes taken)."""
     run_dir = REPO / tree["run_dir"].replace("${name}", tree["name"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir.parent / f"{tree['name']}.bench.yaml"
+    config_path = run_dir.parent / f"{tree['name']}.{len(tree['students'])}.bench.yaml"
     config_path.write_text(yaml.safe_dump(tree, sort_keys=False))
     t0 = time.perf_counter()
     for stage in ("teacher", "transfer", "annotate"):
-        cli(stage, str(config_path), threads=os.cpu_count() or 1, log=log_dir / f"{tree['name']}.log")
+        cli(stage, str(config_path), threads=threads, log=log_dir / f"{tree['name']}.log")
     return config_path, (time.perf_counter() - t0) / 60
 
 
 def score(config_path: Path, tree: dict) -> dict:
-    """Test accuracy of the teacher and each student; mean and population std over seeds per kind."""
+    """Test accuracy of the teacher and each student; mean and population std over seeds per student group."""
     from taskdistil.config import load_config
     from taskdistil.pipeline import Run
     from taskdistil.tasks import load_task_data
@@ -102,7 +107,8 @@ def score(config_path: Path, tree: dict) -> dict:
               "students": {}, "test_examples": len(gold)}
     for student in tree["students"]:
         acc = test_accuracy(run.student_model_dir(student["name"]), data.test.texts, gold)
-        result["students"].setdefault(student["kind"], {})[str(student["seed"])] = round(acc, 4)
+        group = re.sub(r"-s\d+$", "", student["name"])  # bilstm-s1 -> bilstm, bilstm-train-s1 -> bilstm-train
+        result["students"].setdefault(group, {})[str(student["seed"])] = round(acc, 4)
     for kind, by_seed in result["students"].items():
         values = list(by_seed.values())
         result["students"][kind] = {"mean": round(statistics.fmean(values), 4),
@@ -112,8 +118,9 @@ def score(config_path: Path, tree: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["train", "unlabeled", "augment", "both"],
-                        choices=["train", "unlabeled", "augment", "both"])
+    parser.add_argument("--variants", nargs="+", default=["unlabeled", "ablation"], choices=["unlabeled", "ablation"])
+    parser.add_argument("--prepare-threads", type=int, default=os.cpu_count() or 1,
+                        help="threads of the transfer and annotate stages")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--kinds", nargs="+", default=["bilstm", "cnn"])
     parser.add_argument("--workers", type=int, default=2, help="students trained at once (one thread each)")
@@ -123,33 +130,32 @@ def main() -> None:
     base = yaml.safe_load(BASE.read_text())
     log_dir = REPO / "runs" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    merged = read_json(args.out) if args.out.is_file() else {}
-    quality = merged.setdefault("quality", {})
     trees = {v: variant_config(base, v, args.seeds, args.kinds) for v in args.variants}
     prepared = {}
     for variant, tree in trees.items():  # teacher, transfer set and annotation: one variant at a time
         print(f"variant {variant}: preparing ...", file=sys.stderr, flush=True)
-        prepared[variant] = prepare(tree, log_dir)
+        prepared[variant] = prepare(tree, log_dir, args.prepare_threads)
     jobs = [(variant, s["name"]) for variant, tree in trees.items() for s in tree["students"]]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:  # every student of every variant, one process, one thread each
         list(pool.map(lambda job: cli("distill", str(prepared[job[0]][0]), "--student", job[1], threads=1,
                                       log=log_dir / f"{trees[job[0]]['name']}-{job[1]}.log"), jobs))
+    quality = {}
     for variant, tree in trees.items():
         quality[variant] = {**score(prepared[variant][0], tree),
                             "minutes_to_prepare": round(prepared[variant][1], 1),
-                            "minutes_students_all_variants": round((time.perf_counter() - t0) / 60, 1)}
+                            "minutes_students_all_variants": round((time.perf_counter() - t0) / 60, 1),
+                            "command": "python bench/transfer_quality.py " + " ".join(sys.argv[1:])}
         print(f"variant {variant}: {quality[variant]}", file=sys.stderr, flush=True)
-    write_json(args.out, merged)
-    headline = quality.get(args.headline)
+    merged = read_json(args.out) if args.out.is_file() else {}  # read now: other benches write here too
+    merged.setdefault("quality", {}).update(quality)
+    headline = merged["quality"].get(args.headline)
     if headline:
         merged["sst2_teacher_acc"] = headline["teacher"]
         merged["sst2_student_acc"] = headline["students"].get("bilstm", {}).get("mean")
         merged["sst2_cnn_acc"] = headline["students"].get("cnn", {}).get("mean")
         merged["sst2_headline_variant"] = args.headline
-        merged["quality_command"] = "python bench/transfer_quality.py " + " ".join(sys.argv[1:])
     write_json(args.out, merged)
-
 
 if __name__ == "__main__":
     main()

@@ -284,6 +284,9 @@ class StudentConfig(_Strict):
         "Patient KD: 'skip' (default: every N/k-th), 'last' (the k-1 below the top) or a list of k-1 numbers")
     checkpoint: str | None = Field(None, description="hf: the student's Hugging Face encoder checkpoint, a local "
                                    "directory or a hub name (e.g. google/bert_uncased_L-2_H-128_A-2)")
+    transfer_origins: list[Literal["labeled", "unlabeled", "augmented"]] | None = Field(
+        None, min_length=1, description="train on these rows of the transfer set only (default: all); one "
+        "annotation then answers which ingredient buys how much")
     tokenizer: Literal["wordpiece", "word"] = "wordpiece"
     lowercase: bool = True
     max_vocab: int = Field(50000, ge=10, description="word tokenizer: largest vocabulary kept")

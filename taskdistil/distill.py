@@ -51,7 +51,7 @@ from taskdistil.teacher.model import Teacher
 from taskdistil.train.batching import LengthBuckets, pad_ids
 from taskdistil.train.hooks import GradualUnfreezing, chain
 from taskdistil.train.loop import Evaluation, FitResult, fit
-from taskdistil.transfer.store import TransferSet
+from taskdistil.transfer.store import ORIGIN_NAMES, TransferSet
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
@@ -88,8 +88,8 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     # Logit columns follow the teacher's label order (an adopted checkpoint may have its own).
     to_teacher = np.asarray([teacher.labels.index(label) for label in data.labels.labels])
     train_labels = data.label_ids("train")
-    rows = np.asarray(transfer.labeled_rows)  # training-split row of each transfer example, -1: not labeled
-    gold = torch.as_tensor(np.where(rows >= 0, to_teacher[train_labels[np.maximum(rows, 0)]], -1))
+    labeled = np.asarray(transfer.labeled_rows)  # training-split row of each transfer example, -1: not labeled
+    gold = torch.as_tensor(np.where(labeled >= 0, to_teacher[train_labels[np.maximum(labeled, 0)]], -1))
     dev_gold = to_teacher[data.label_ids("dev")]
 
     patient = None  # the Patient KD term (_PatientKD), or None
@@ -150,9 +150,10 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         return trained, representation_loss, evaluate_representation, None
 
     lengths = [len(s) for s in train_ids]
+    rows = _training_rows(student, transfer)
     if not student.stages:  # one logits stage in "work", exactly as before stages existed
         trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
-        batches = LengthBuckets(lengths, student.train.batch_size, seed=seed)
+        batches = LengthBuckets(lengths, student.train.batch_size, seed=seed, rows=rows)
         result = fit(trained, loss_fn, batches, stage_evaluate, student.train, stage_dir / "work",
                      desc=f"student {student.name}", on_step=hook)
         dev, summaries = result.best, None
@@ -161,7 +162,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         for number, stage in enumerate(student.stages, 1):
             torch.manual_seed(seed + number)  # each stage's randomness independent of how the run got here
             trained, loss_fn, stage_evaluate, hook = objective(stage, number)
-            batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed)
+            batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed, rows=rows)
             unfreezing = None
             if stage.unfreeze == "gradual":
                 unfreezing = GradualUnfreezing(_reached_groups(model, trained, loss_fn, batches.epoch(0)[0]))
@@ -181,6 +182,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
                   "transfer_origins": transfer.counts(),
+                  "trained_on": len(transfer_texts) if rows is None else len(rows),
                   "recipe": student.model_dump(mode="json"), "seed": seed, "dev": dev}
     if distributed.is_main():
         save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task,
@@ -191,6 +193,18 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     if summaries is not None:
         outputs["stages"] = summaries
     return outputs
+
+
+def _training_rows(student: StudentConfig, transfer: TransferSet) -> np.ndarray | None:
+    """The transfer-set rows of the student's ``transfer_origins`` (None: all rows)."""
+    if student.transfer_origins is None:
+        return None
+    codes = [ORIGIN_NAMES.index(origin) for origin in student.transfer_origins]
+    rows = np.flatnonzero(np.isin(np.asarray(transfer.origins), codes))
+    if not len(rows):
+        raise ConfigError(f"students.{student.name}.transfer_origins: the transfer set has no "
+                          f"{' or '.join(student.transfer_origins)} rows ({transfer.counts()})")
+    return rows
 
 
 def stage_work_dir(stage_dir: Path, number: int, stage: StageConfig) -> Path:

@@ -159,3 +159,27 @@ def test_hf_dataset_directory_source(tmp_path):
     assert rows[2][1].endswith("example 1, sentence 1")
     with pytest.raises(DataError, match="no column 'text'"):
         list(read_unlabeled(UnlabeledSource(path=source.path), source.path))
+
+
+def test_student_trains_on_chosen_origins_only(tmp_path, sst2_small, tiny_teacher):
+    (sst2_small / "extra.txt").write_text("".join(f"some unlabeled sentence {i}\n" for i in range(64)))
+    student = {"name": "labeled-only", "embedding_dim": 16, "hidden_size": 8, "fc_dim": 8,
+               "transfer_origins": ["labeled"], "train": {"epochs": 1, "batch_size": 32}}
+    config = tiny_config(tmp_path, sst2_small, tiny_teacher, students=[student],
+                         transfer={"unlabeled": [{"path": "extra.txt"}]})
+    for stage in ("teacher", "transfer", "annotate", "distill"):
+        assert main([stage, str(config)]) == 0
+    run_dir = tmp_path / "run"
+    counts = read_json(run_dir / "transfer" / "summary.json")["by_origin"]
+    outputs = read_json(run_dir / "students" / "labeled-only" / "manifest.json")["outputs"]
+    assert outputs["steps"] == -(-counts["labeled"] // 32)  # one epoch over the labeled rows alone
+    provenance = read_json(run_dir / "students" / "labeled-only" / "model" / "config.json")["provenance"]
+    assert provenance["trained_on"] == counts["labeled"] < provenance["transfer_size"]
+
+
+def test_length_buckets_over_a_subset_yield_only_its_rows():
+    from taskdistil.train.batching import LengthBuckets
+
+    rows = np.array([1, 4, 5, 9])
+    batches = LengthBuckets(list(range(10)), 3, seed=0, rows=rows).epoch(0)
+    assert sorted(np.concatenate(batches).tolist()) == rows.tolist()

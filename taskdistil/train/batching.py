@@ -16,12 +16,15 @@ class LengthBuckets:
 
     Shuffles, sorts by length inside pools of ``pool_batches`` batches (little padding),
     then shuffles the batches. With ``shuffle=False`` batches follow sorted length
-    (inference order).
+    (inference order). ``rows`` batches only those example indices (a subset of the transfer set).
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, shuffle: bool = True,
-                 pool_batches: int = 50):
+                 pool_batches: int = 50, rows: Sequence[int] | None = None):
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
         self.lengths = np.asarray(lengths, dtype=np.int64)
+        if self.rows is not None:
+            self.lengths = self.lengths[self.rows]
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
@@ -31,6 +34,10 @@ class LengthBuckets:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
     def epoch(self, epoch: int) -> list[np.ndarray]:
+        batches = self._positions(epoch)
+        return batches if self.rows is None else [self.rows[b] for b in batches]
+
+    def _positions(self, epoch: int) -> list[np.ndarray]:
         n = len(self.lengths)
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
