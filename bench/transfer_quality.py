@@ -104,7 +104,7 @@ def score(config_path: Path, tree: dict) -> dict:
     run = Run(config)
     data = load_task_data(config)
     gold = data.test.labels
-    result = {"run_dir": str(run.dir.relative_to(REPO)), "transfer": read_json(run.transfer_dir / "summary.json")
+    result = {"run_dir": str(run.dir), "transfer": read_json(run.transfer_dir / "summary.json")
               ["by_origin"], "teacher": round(test_accuracy(run.teacher_model_dir, data.test.texts, gold), 4),
               "students": {}, "test_examples": len(gold)}
     for student in tree["students"]:
