@@ -124,8 +124,8 @@ def _transfer_set(data_dir: Path, out: Path, size: int) -> Path:
     return out
 
 
-def _child_peak(transfer_dir: Path, teacher_dir: Path, out_dir: Path) -> dict:
-    code = ("import json, sys, time, torch; torch.set_num_threads(2)\n"
+def _child_peak(transfer_dir: Path, teacher_dir: Path, out_dir: Path, threads: int) -> dict:
+    code = ("import json, os, sys, time, torch; torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))\n"
             "from pathlib import Path\n"
             "from taskdistil.teacher.annotate import annotate\n"
             "from taskdistil.teacher.model import Teacher\n"
@@ -137,7 +137,7 @@ def _child_peak(transfer_dir: Path, teacher_dir: Path, out_dir: Path) -> dict:
             "annotate(t, ts, Path(sys.argv[3]), shard_size=8192, batch_size=256, too_long='truncate')\n"
             "print(json.dumps({'examples': len(ts), 'peak_rss_bytes': hwm(), 'rss_before_bytes': before,"
             " 'seconds': round(time.perf_counter() - t0, 1)}))\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code, str(transfer_dir), str(teacher_dir), str(out_dir)],
                           capture_output=True, text=True, env=env, check=False)
     if done.returncode:
@@ -145,14 +145,14 @@ def _child_peak(transfer_dir: Path, teacher_dir: Path, out_dir: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def rss_growth(data_dir: Path, sizes: tuple[int, int]) -> dict:
+def rss_growth(data_dir: Path, sizes: tuple[int, int], threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         teacher = _small_teacher(tmp / "teacher")
         peaks = {}
         for size in sizes:
             transfer = _transfer_set(data_dir, tmp / f"transfer-{size}", size)
-            peaks[size] = _child_peak(transfer, teacher, tmp / f"annotations-{size}")
+            peaks[size] = _child_peak(transfer, teacher, tmp / f"annotations-{size}", threads)
             print(f"{size} examples: {peaks[size]}", file=sys.stderr)
     small, large = (peaks[s]["peak_rss_bytes"] for s in sizes)
     return {"rss_growth_100k_to_1m": round(large / small - 1, 4),
@@ -182,7 +182,7 @@ def main() -> None:
         result.update(overhead(args.run_dir, args.examples, args.batch_size, args.rounds, args.threads))
         print(json.dumps(result, indent=2), file=sys.stderr)
     if not args.skip_rss:
-        result.update(rss_growth(args.data_dir, tuple(args.sizes)))
+        result.update(rss_growth(args.data_dir, tuple(args.sizes), args.threads))
     result["annotation_machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                                     "command": "python bench/annotation.py " + " ".join(sys.argv[1:])}
     merged = read_json(args.out) if args.out.is_file() else {}
