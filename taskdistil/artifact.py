@@ -6,6 +6,7 @@ labels, provenance, library version), ``model.safetensors`` and its tokenizer fi
 pickle. A teacher directory (``taskdistil.json`` beside HF files) loads the same way.
 With ``runtime="onnx"`` or ``"onnx-int8"`` (an exported directory) neither PyTorch nor
 transformers is imported: onnxruntime, numpy and the ``tokenizers`` library suffice.
+A sentence-pair model predicts pairs: ``load(path).predict([("text a", "text b"), ...])``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdistil import __version__
+from taskdistil.data.pairs import SENTENCE_PAIR, SINGLE_SENTENCE, Example, as_examples
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits, softmax
 from taskdistil.io import load_tensors, read_json, save_tensors, write_json
@@ -47,10 +49,11 @@ def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[st
 
 
 class Predictor:
-    """What ``load`` returns: ``predict``, ``predict_proba`` and ``logits`` over raw texts."""
+    """What ``load`` returns: ``predict``, ``predict_proba`` and ``logits`` over raw texts, or for a sentence-pair
+    model (``task`` "sentence_pair") over pairs ``(text_a, text_b)``."""
 
     def __init__(self, forward, encode, pad_id: int, labels: Sequence[str], model: nn.Module | None, path: Path,
-                 kind: str, runtime: str = "torch"):
+                 kind: str, runtime: str = "torch", task: str = SINGLE_SENTENCE):
         self.runtime = runtime  # model is None unless the runtime is torch
         self._pad = None if runtime == "torch" else pad_ids_numpy  # onnxruntime takes numpy
         self._forward = forward
@@ -60,23 +63,23 @@ class Predictor:
         self.model = model
         self.path = Path(path)
         self.kind = kind
+        self.task = task
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self._encode(list(texts))
+    def encode(self, texts: Sequence[Example]) -> list:
+        """Encoded examples (a text alone, or a list of them; pairs for a sentence-pair model)."""
+        return self._encode(as_examples(texts, self.task))
 
     def forward(self, ids, mask):
         """Logits of padded ids and mask (torch tensors; numpy arrays also for ONNX runtimes)."""
         return self._forward(ids, mask)
 
-    def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        if isinstance(texts, str):
-            texts = [texts]
+    def logits(self, texts: Sequence[Example], batch_size: int = 256) -> np.ndarray:
         return batched_logits(self._forward, self.encode(texts), self.pad_id, batch_size, pad=self._pad)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[Example], batch_size: int = 256) -> np.ndarray:
         return softmax(self.logits(texts, batch_size))
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[str]:
+    def predict(self, texts: Sequence[Example], batch_size: int = 256) -> list[str]:
         return [self.labels[i] for i in self.logits(texts, batch_size).argmax(-1)]
 
 
@@ -137,20 +140,23 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
         if is_teacher:  # the teacher's own WordPiece tokenizer.json, truncated as the teacher truncates
             meta = read_json(path / TEACHER_META)
             tokenizer = WordPieceTokenizer.load(path, {"file": TEACHER_TOKENIZER, "max_length": meta["max_length"]})
+            tokenizer.pairs = "joint" if meta.get("task") == SENTENCE_PAIR else None  # its graph derives token types
             kind = "teacher"
         else:
             meta = read_student_meta(path)
             tokenizer = load_student_tokenizer(path, meta["tokenizer"])
             kind = meta["kind"]
         return Predictor(forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id, meta["labels"],
-                         None, path, kind, runtime)
+                         None, path, kind, runtime, meta.get("task", SINGLE_SENTENCE))
     if is_teacher:
         from taskdistil.teacher.model import Teacher, hf_forward
 
         teacher = Teacher.load(path)
-        return Predictor(hf_forward(teacher.model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
-                         teacher.labels, teacher.model, path, "teacher")
+        model = teacher.forward_model  # pairs: derives token types from the ids, also in its ONNX export
+        return Predictor(hf_forward(model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
+                         teacher.labels, model, path, "teacher", task=teacher.task)
     model, meta = load_student_model(path)
     tokenizer = load_student_tokenizer(path, meta["tokenizer"])
     return Predictor(lambda ids, mask: model(ids, mask).logits, lambda t: tokenizer.encode(t, "truncate"),
-                     tokenizer.pad_id, meta["labels"], model, path, meta["kind"])
+                     tokenizer.pad_id, meta["labels"], model, path, meta["kind"],
+                     task=meta.get("task", SINGLE_SENTENCE))

@@ -7,6 +7,7 @@ import json
 import sys
 
 from taskdistil import __version__, distributed
+from taskdistil.data.pairs import SENTENCE_PAIR
 from taskdistil.errors import TaskDistilError
 
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict with a saved student (or teacher) directory")
     p.add_argument("model_dir")
-    p.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin)")
+    p.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin); for a "
+                   "sentence-pair model each is a pair written text_a<TAB>text_b")
     p.add_argument("--proba", action="store_true", help="print class probabilities too")
     p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
                    help="onnx/onnx-int8: an exported directory (`taskdistil export`)")
@@ -122,6 +124,8 @@ def _predict(args: argparse.Namespace) -> int:
         print("taskdistil: error: no texts given (arguments or stdin)", file=sys.stderr)
         return 2
     model = load(args.model_dir, runtime=args.runtime)
+    if model.task == SENTENCE_PAIR:
+        texts = [_pair(text, i) for i, text in enumerate(texts, 1)]
     probs = model.predict_proba(texts)
     for text, row in zip(texts, probs):
         label = model.labels[int(row.argmax())]
@@ -130,6 +134,16 @@ def _predict(args: argparse.Namespace) -> int:
             record["proba"] = {lab: round(float(p), 4) for lab, p in zip(model.labels, row)}
         print(json.dumps(record, ensure_ascii=False))
     return 0
+
+
+def _pair(text: str, number: int) -> tuple[str, str]:
+    """``a<TAB>b`` -> (a, b); DataError naming the input's number otherwise."""
+    from taskdistil.errors import DataError
+
+    first, tab, second = text.partition("\t")
+    if not tab or not first.strip() or not second.strip():
+        raise DataError(f"input {number}: a sentence-pair model reads text_a<TAB>text_b, got {text!r:.80}")
+    return first.strip(), second.strip()
 
 
 if __name__ == "__main__":

@@ -55,9 +55,10 @@ class DataConfig(_Strict):
     A split is a path (relative paths resolve against the data directory) to a
     .tsv/.csv/.jsonl file, or ``hf:NAME[:CONFIG][@SPLIT]`` for a Hugging Face dataset
     (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
+    Task ``sentence_pair`` reads each example's second text from ``text_b_column``.
     """
 
-    task: Literal["single_sentence"] = "single_sentence"
+    task: Literal["single_sentence", "sentence_pair"] = "single_sentence"
     dir: str | None = None
     train: str
     dev: str
@@ -65,8 +66,21 @@ class DataConfig(_Strict):
     format: Literal["auto", "tsv", "csv", "jsonl"] = "auto"
     header: bool = True
     text_column: str | int = "sentence"
+    text_b_column: str | int | None = Field(None, validate_default=True, description="sentence_pair: the second "
+                                            "text's column (name, or index without header)")
     label_column: str | int = "label"
-    too_long: Literal["error", "truncate"] = "error"
+    too_long: Literal["error", "truncate"] = Field("error", description="a text (pair) longer than max_length: "
+                                                   "fail, or truncate (pairs: the longer text first)")
+
+    @field_validator("text_b_column")
+    @classmethod
+    def _second_text_for_pairs(cls, v: str | int | None, info: Any) -> str | int | None:
+        task = info.data.get("task")
+        if task == "sentence_pair" and v is None:
+            raise ValueError("task 'sentence_pair' needs the key 'text_b_column': the second text's column")
+        if task == "single_sentence" and v is not None:
+            raise ValueError("text_b_column is a setting of task 'sentence_pair' (this task is 'single_sentence')")
+        return v
 
 
 class TeacherConfig(_Strict):
@@ -484,6 +498,16 @@ class RunConfig(_Strict):
     students: list[StudentConfig] = Field(default_factory=lambda: [StudentConfig()], min_length=1)
     exam: ExamConfig = ExamConfig()
 
+    @field_validator("transfer")
+    @classmethod
+    def _no_unlabeled_pairs(cls, v: TransferConfig, info: Any) -> TransferConfig:
+        data = info.data.get("data")
+        if data is not None and data.task == "sentence_pair" and v.unlabeled:
+            raise ValueError("unlabeled text for sentence pairs is not supported: transfer.unlabeled lists "
+                             f"{len(v.unlabeled)} source(s); use augmentation (transfer.augment) to grow the "
+                             "transfer set")
+        return v
+
     @field_validator("students")
     @classmethod
     def _unique_names(cls, v: list[StudentConfig]) -> list[StudentConfig]:
@@ -528,6 +552,8 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
         elif kind == "literal_error":
             allowed = e.get("ctx", {}).get("expected", "")
             msg = f"got {e.get('input')!r}, allowed: {allowed}"
+        elif isinstance(e.get("input"), (dict, BaseModel)):  # a whole section: its repr would bury the message
+            msg = e["msg"]
         else:
             msg = f"{e['msg']} (got {e.get('input')!r})"
         lines.append(f"  {key}: {msg}")

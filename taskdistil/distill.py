@@ -24,6 +24,10 @@ stages resumes to the same result. Objectives (batch of transfer-set rows; dev s
     hard_labels     HardCE: CE(y, z_s), unlabeled rows out    dev: accuracy
 
 Without ``stages`` the student trains in one logits stage in ``work``, exactly as before stages existed.
+
+Sentence pairs: bilstm and cnn students are siamese (one encoder over each text, ``taskdistil.students.pairs``), their
+tokenizer encodes each text alone; transformer and hf students read a pair as one sequence with token types, as
+the teacher does.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from torch import nn
 from taskdistil import distributed
 from taskdistil.artifact import save_student
 from taskdistil.config import StageConfig, StudentConfig, scheduled
-from taskdistil.errors import ConfigError, StageError
+from taskdistil.data.pairs import SENTENCE_PAIR, Example, sentences
+from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
 from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
@@ -48,7 +53,7 @@ from taskdistil.students.vectors import read_vectors
 from taskdistil.tasks import classification_metrics, load_task_data
 from taskdistil.teacher.annotate import LogitStore
 from taskdistil.teacher.model import Teacher
-from taskdistil.train.batching import LengthBuckets, pad_ids
+from taskdistil.train.batching import LengthBuckets, example_length, pad_ids
 from taskdistil.train.hooks import GradualUnfreezing, chain
 from taskdistil.train.loop import Evaluation, FitResult, fit
 from taskdistil.transfer.store import ORIGIN_NAMES, TransferSet
@@ -57,15 +62,22 @@ if TYPE_CHECKING:
     from taskdistil.pipeline import Run
 
 
-def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[str]):
+def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[Example], task: str):
+    """The student's tokenizer; for sentence pairs, encoding each text alone (siamese bilstm/cnn) or a pair as one
+    sequence (transformer, hf)."""
     max_length = student.max_length or teacher.max_length
     if student.kind == "hf":  # its own: the checkpoint's tokenizer
         from taskdistil.students.hf_encoder import checkpoint_tokenizer
 
-        return checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
-    if student.tokenizer == "wordpiece":
-        return WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
-    return WordTokenizer.build(transfer_texts, student.lowercase, student.max_vocab, student.min_freq, max_length)
+        tokenizer = checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
+    elif student.tokenizer == "wordpiece":
+        tokenizer = WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
+    else:
+        tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,
+                                        student.min_freq, max_length)
+    if task == SENTENCE_PAIR:
+        tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
+    return tokenizer
 
 
 def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict:
@@ -81,7 +93,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         raise StageError(f"{run.annotate_dir}: annotations hold {len(store)} rows, the transfer set has "
                          f"{len(transfer_texts)}; rerun `taskdistil annotate`")
 
-    tokenizer = build_tokenizer(student, teacher, transfer_texts)
+    tokenizer = build_tokenizer(student, teacher, transfer_texts, config.data.task)
     too_long = config.data.too_long
     train_ids = tokenizer.encode(transfer_texts, transfer.too_long(too_long), transfer.where)
     dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
@@ -149,7 +161,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
 
         return trained, representation_loss, evaluate_representation, None
 
-    lengths = [len(s) for s in train_ids]
+    lengths = [example_length(s) for s in train_ids]
     rows = _training_rows(student, transfer)
     if not student.stages:  # one logits stage in "work", exactly as before stages existed
         trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
@@ -330,7 +342,8 @@ def _summary(stage: StageConfig, result: FitResult) -> dict:
 def _embedding_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
     """A bilstm or cnn student with its embedding table initialised (SVD of the teacher's, word vectors, random)."""
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
-                          pad_id=tokenizer.pad_id, **student.model_dump(exclude={"kind"}))
+                          pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
+                          **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
     elif student.embeddings == "vectors":
@@ -353,7 +366,7 @@ def _transformer_student(run: "Run", student: StudentConfig, teacher: Teacher, t
     depth = bert_depth(teacher.model.config, f"teacher ({run.teacher_model_dir})")
     init, matched = student_layers(student, depth)
     model = TransformerStudent.from_teacher(teacher.model, init, pad_id=tokenizer.pad_id,
-                                            hidden_dropout=student.dropout)
+                                            hidden_dropout=student.dropout, sep_id=teacher.sep_id)
     positions = model.config.bert["max_position_embeddings"]
     if tokenizer.max_length > positions:
         raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the teacher's "
@@ -373,8 +386,14 @@ def _hf_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer)
     from taskdistil.pipeline import log
     from taskdistil.students.hf_encoder import HFEncoderStudent, pkd_layer_map
 
+    key = f"students.{student.name}.checkpoint"
     model = HFEncoderStudent.from_checkpoint(student.checkpoint, len(teacher.labels), tokenizer.pad_id,
-                                             student.dropout, f"students.{student.name}.checkpoint")
+                                             student.dropout, key)
+    if tokenizer.pairs and getattr(model.encoder.config, "type_vocab_size", 0) > 1:  # pairs with token types
+        try:
+            model.config.sep_id = tokenizer.pair_separator()
+        except ArtifactError as err:
+            raise ConfigError(f"{key}: {err}") from None
     positions = getattr(model.encoder.config, "max_position_embeddings", None)
     if positions is not None and tokenizer.max_length > positions:
         raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the checkpoint's "

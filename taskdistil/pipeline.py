@@ -101,8 +101,11 @@ class Run:
 
     def data_reading(self) -> dict:
         d = self.config.data
-        return {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
-                "label_column": d.label_column, "too_long": d.too_long}
+        reading = {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
+                   "label_column": d.label_column, "too_long": d.too_long}
+        if d.text_b_column is not None:  # only then: single-sentence runs keep their keys
+            reading["text_b_column"] = d.text_b_column
+        return reading
 
     def completed_key(self, stage_dir: Path) -> str:
         manifest = stage_dir / MANIFEST

@@ -1,8 +1,9 @@
-"""Readers for labeled single-sentence classification splits.
+"""Readers for labeled classification splits: single sentences, or sentence pairs (``text_b_column``).
 
 Sources: ``.tsv`` / ``.csv`` / ``.jsonl`` files (columns chosen by name, or by 0-based
 index for files without a header) and ``hf:NAME[:CONFIG][@SPLIT]`` through the
 ``datasets`` library. Every malformed row raises ``DataError`` naming file and line.
+A pair is read as the tuple ``(text, text_b)``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskdistil.data.pairs import Example
 from taskdistil.errors import DataError
 
 csv.field_size_limit(1 << 30)
@@ -20,10 +22,10 @@ csv.field_size_limit(1 << 30)
 
 @dataclass
 class Split:
-    """Texts and raw (string) labels of one split; ``lines[i]`` is where example i was read."""
+    """Texts (or pairs of texts) and raw (string) labels of one split; ``lines[i]`` is where example i was read."""
 
     source: str
-    texts: list[str]
+    texts: list[Example]
     labels: list[str]
     lines: list[int] = field(default_factory=list)
 
@@ -41,18 +43,23 @@ def read_split(
     fmt: str = "auto",
     header: bool = True,
     default_hf_split: str = "train",
+    text_b_column: str | int | None = None,
 ) -> Split:
+    """One split; with ``text_b_column`` every example is a pair ``(text, text_b)``."""
+    columns = {"text": text_column, "label": label_column}
+    if text_b_column is not None:
+        columns["text_b"] = text_b_column
     if source.startswith("hf:"):
-        split = _read_hf(source, text_column, label_column, default_hf_split)
+        split = _read_hf(source, columns, default_hf_split)
     else:
         path = Path(source)
         if not path.is_file():
             raise DataError(f"{source}: file not found")
         kind = _format_of(path) if fmt == "auto" else fmt
         if kind == "jsonl":
-            split = _read_jsonl(path, text_column, label_column)
+            split = _read_jsonl(path, columns)
         else:
-            split = _read_delimited(path, "\t" if kind == "tsv" else ",", text_column, label_column, header)
+            split = _read_delimited(path, "\t" if kind == "tsv" else ",", columns, header)
     if not split.texts:
         raise DataError(f"{source}: no examples (empty file or split)")
     return split
@@ -82,7 +89,23 @@ def _column_index(header_row: list[str] | None, column: str | int, path: Path, r
     return names.index(column)
 
 
-def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: str | int, header: bool) -> Split:
+_ROLE_NAMES = {"text": "text", "text_b": "second text", "label": "label"}
+
+
+def _example(values: dict[str, object], where: str, empty: str = "empty") -> tuple[Example, str]:
+    """(text or pair, label) of one row's ``values`` by role, stripped; DataError naming ``where`` if a text is
+    empty (or, from JSON-lines and datasets, ``empty="empty or non-string"``: not a string) or the label is."""
+    for role in ("text", "text_b"):
+        if role in values and (not isinstance(values[role], str) or not values[role].strip()):
+            raise DataError(f"{where}: {empty} {_ROLE_NAMES[role]}")
+    if values["label"] is None or str(values["label"]).strip() == "":
+        raise DataError(f"{where}: empty label")
+    values = {role: str(value).strip() for role, value in values.items()}
+    text = (values["text"], values["text_b"]) if "text_b" in values else values["text"]
+    return text, values["label"]
+
+
+def _read_delimited(path: Path, delimiter: str, columns: dict[str, str | int], header: bool) -> Split:
     texts, labels, lines = [], [], []
     # utf-8-sig drops a BOM; TSV has no quoting convention in the corpora we read.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
@@ -94,8 +117,7 @@ def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: 
                 header_row = next(reader, None)
                 if header_row is None:
                     raise DataError(f"{path}: empty file")
-            ti = _column_index(header_row, text_col, path, "text")
-            li = _column_index(header_row, label_col, path, "label")
+            index = {role: _column_index(header_row, column, path, role) for role, column in columns.items()}
             width = len(header_row) if header_row else None
             for row in reader:
                 line = reader.line_num
@@ -103,14 +125,10 @@ def _read_delimited(path: Path, delimiter: str, text_col: str | int, label_col: 
                     continue  # blank line
                 if width is not None and len(row) != width:
                     raise DataError(f"{path}, line {line}: expected {width} columns, found {len(row)}")
-                if max(ti, li) >= len(row):
-                    raise DataError(
-                        f"{path}, line {line}: expected at least {max(ti, li) + 1} columns, found {len(row)}")
-                text, label = row[ti].strip(), row[li].strip()
-                if not text:
-                    raise DataError(f"{path}, line {line}: empty text")
-                if not label:
-                    raise DataError(f"{path}, line {line}: empty label")
+                if max(index.values()) >= len(row):
+                    raise DataError(f"{path}, line {line}: expected at least {max(index.values()) + 1} columns, "
+                                    f"found {len(row)}")
+                text, label = _example({role: row[i] for role, i in index.items()}, f"{path}, line {line}")
                 texts.append(text)
                 labels.append(label)
                 lines.append(line)
@@ -136,20 +154,17 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
             yield line_no, row
 
 
-def _read_jsonl(path: Path, text_col: str | int, label_col: str | int) -> Split:
+def _read_jsonl(path: Path, columns: dict[str, str | int]) -> Split:
     texts, labels, lines = [], [], []
     for line_no, row in jsonl_objects(path):
-        for col, role in ((text_col, "text"), (label_col, "label")):
+        for role, col in columns.items():
             if str(col) not in row:
                 raise DataError(
                     f"{path}, line {line_no}: no key {col!r} for data.{role}_column; keys: {sorted(row)}")
-        text, label = row[str(text_col)], row[str(label_col)]
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{path}, line {line_no}: empty or non-string text")
-        if label is None or str(label).strip() == "":
-            raise DataError(f"{path}, line {line_no}: empty label")
-        texts.append(text.strip())
-        labels.append(str(label).strip())
+        values = {role: row[str(col)] for role, col in columns.items()}
+        text, label = _example(values, f"{path}, line {line_no}", "empty or non-string")
+        texts.append(text)
+        labels.append(label)
         lines.append(line_no)
     return Split(str(path), texts, labels, lines)
 
@@ -166,7 +181,7 @@ def parse_hf_source(source: str, default_split: str) -> tuple[str, str | None, s
     return name, config or None, split
 
 
-def _read_hf(source: str, text_col: str | int, label_col: str | int, default_split: str) -> Split:
+def _read_hf(source: str, columns: dict[str, str | int], default_split: str) -> Split:
     """Load through ``datasets``: a local ``save_to_disk`` directory, or a hub name (online)."""
     import datasets
 
@@ -181,19 +196,20 @@ def _read_hf(source: str, text_col: str | int, label_col: str | int, default_spl
         raise DataError(f"{source}: no split {split!r}") from None
     except Exception as err:  # network, missing dataset, bad config name
         raise DataError(f"{source}: cannot load dataset: {err}") from None
-    for col, role in ((text_col, "text"), (label_col, "label")):
+    for role, col in columns.items():
         if str(col) not in ds.column_names:
             raise DataError(f"{source}: no column {col!r} for data.{role}_column; columns: {ds.column_names}")
-    label_names = None
-    feature = ds.features.get(str(label_col))
-    if isinstance(feature, datasets.ClassLabel):
-        label_names = feature.names
+    label_col = str(columns["label"])
+    feature = ds.features.get(label_col)
+    label_names = feature.names if isinstance(feature, datasets.ClassLabel) else None
     texts, labels = [], []
-    for i, (text, label) in enumerate(zip(ds[str(text_col)], ds[str(label_col)])):
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{source}, example {i}: empty or non-string text")
+    for i, row in enumerate(zip(*(ds[str(col)] for col in columns.values()))):
+        values = dict(zip(columns, row))
+        label = values["label"]
         if label is None or (isinstance(label, int) and label < 0):
             raise DataError(f"{source}, example {i}: missing label")
-        texts.append(text.strip())
-        labels.append(label_names[label] if label_names else str(label))
+        values["label"] = label_names[label] if label_names else label
+        text, label = _example(values, f"{source}, example {i}", "empty or non-string")
+        texts.append(text)
+        labels.append(label)
     return Split(source, texts, labels, [])

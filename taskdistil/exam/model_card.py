@@ -17,13 +17,15 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
     primary = report["primary_metric"]
     t1 = str(min(report["timing"]["threads"]))
     kind = rows[0]["kind"]
+    example = ('[("the first sentence", "the second sentence")]' if report["task"] == "sentence_pair"
+               else '["a text to classify"]')
     lines = [f"# {name}", "",
              f"A taskdistil {'teacher' if kind == 'teacher' else kind + ' student'} for "
              f"{report['task'].replace('_', ' ')} classification, run `{report['run']}`.", "",
              "```python", "import taskdistil", "",
              'model = taskdistil.load(".")                      # PyTorch',
              'model = taskdistil.load(".", runtime="onnx-int8")  # or "onnx": onnxruntime, no PyTorch weights',
-             'model.predict(["a text to classify"])', "```", "",
+             f"model.predict({example})", "```", "",
              "## Task and data", "",
              f"- labels: {', '.join(f'`{label}`' for label in labels)}",
              f"- train: `{data['train']}`; dev (model selection): `{data['dev']}`; test (exam): "

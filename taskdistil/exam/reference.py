@@ -25,11 +25,12 @@ def build_reference(teacher_dir: Path, out_dir: Path, labels: Sequence[str]) -> 
         return out_dir
     _quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    max_length = read_json(Path(teacher_dir) / TEACHER_META)["max_length"]
+    meta = read_json(Path(teacher_dir) / TEACHER_META)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tokenizer), num_labels=len(labels))
     model = BertForSequenceClassification(config).eval()
     tmp = out_dir.with_name(out_dir.name + ".partial")
-    save_teacher(model, tokenizer, tmp, labels, max_length, origin="random BertConfig() weights (speed reference)")
+    save_teacher(model, tokenizer, tmp, labels, meta["max_length"], origin="random BertConfig() weights (speed "
+                 "reference)", task=meta.get("task", "single_sentence"))
     tmp.rename(out_dir)
     return out_dir

@@ -1,8 +1,10 @@
 """ONNX export (dynamic batch and length), int8 dynamic quantization, onnxruntime inference.
 
 Every model exports as ``(input_ids, attention_mask) -> logits``, both inputs int64
-``(batch, length)``. Students provide ``export_forward`` where their training forward has
-shape-dependent branches (the BiLSTM's packing); others export their ``forward`` as is.
+``(batch, length)``; for a siamese student (sentence pairs) ``batch`` is 2B for B pairs, the first texts
+stacked over the second texts (``taskdistil.students.pairs``), and the logits (B, C). Students provide
+``export_forward`` where their training forward has shape-dependent branches (the BiLSTM's packing); others
+export their ``forward`` as is.
 """
 
 from __future__ import annotations

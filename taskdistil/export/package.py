@@ -21,6 +21,7 @@ from taskdistil.errors import ArtifactError
 from taskdistil.export.onnx import OPSET, export_onnx, max_abs_diff, quantize_int8
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import sha256_file, write_json
+from taskdistil.train.batching import example_length
 
 EXPORT_META = "export.json"
 PARITY_TOLERANCE = 1e-4
@@ -30,13 +31,13 @@ def _weights_file(model_dir: Path) -> Path:
     return Path(model_dir) / "model.safetensors"
 
 
-def _trace_example(encoded: Sequence[Sequence[int]]) -> list[Sequence[int]]:
+def _trace_example(encoded: Sequence) -> list:
     """Three texts of different lengths (padding present), so no shape is traced as a constant."""
-    by_length = sorted(encoded, key=len)
+    by_length = sorted(encoded, key=example_length)
     return [by_length[0], by_length[len(by_length) // 2], by_length[-1]]
 
 
-def export_model(source_dir: Path, out_dir: Path, sample_texts: Sequence[str]) -> dict:
+def export_model(source_dir: Path, out_dir: Path, sample_texts: Sequence) -> dict:
     """Copy ``source_dir`` to ``out_dir`` and add the ONNX fp32 and int8 files; returns export.json."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     if not sample_texts:
@@ -54,7 +55,7 @@ def export_model(source_dir: Path, out_dir: Path, sample_texts: Sequence[str]) -
     return meta
 
 
-def _export_into(source_dir: Path, tmp: Path, sample_texts: Sequence[str]) -> dict:
+def _export_into(source_dir: Path, tmp: Path, sample_texts: Sequence) -> dict:
     predictor = load(tmp)
     encoded = predictor.encode(sample_texts)
     fp32 = export_onnx(predictor.model, tmp / ONNX_FILES["onnx"], _trace_example(encoded), predictor.pad_id)

@@ -2,7 +2,8 @@
 
 Default: one layer, 300-d embeddings, 150 units per direction, the last hidden state of
 each direction (``pooling="last"``), a 200-unit ReLU layer. Options: more layers, max or
-mean pooling over time.
+mean pooling over time. Sentence pairs (``pair``): siamese, the one BiLSTM reads each sentence and the
+ReLU layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
+from taskdistil.students.pairs import encode_example, feature_dim
 
 
 @dataclass
@@ -29,6 +31,7 @@ class BiLSTMConfig:
     fc_dim: int = 200
     dropout: float = 0.1
     pooling: str = "last"  # last | max | mean
+    pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
 
 
 class BiLSTMStudent(nn.Module):
@@ -44,7 +47,7 @@ class BiLSTMStudent(nn.Module):
                             batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(2 * config.hidden_size, config.fc_dim)
+        self.fc = nn.Linear(feature_dim(2 * config.hidden_size, config.pair), config.fc_dim)
         self.classifier = nn.Linear(config.fc_dim, config.num_labels)
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
@@ -52,6 +55,12 @@ class BiLSTMStudent(nn.Module):
         return [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        pooled = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, 2H), pairs (B, 8H)
+        hidden = torch.relu(self.fc(self.dropout(pooled)))  # (B, fc_dim)
+        return StudentOutput(logits=self.classifier(self.dropout(hidden)), pooled=pooled)
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and mask -> the sentence vector (B, 2H)."""
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
         x = self.dropout(self.embedding(input_ids))  # (B, T, E)
         full = bool((lengths == input_ids.shape[1]).all())
@@ -70,8 +79,7 @@ class BiLSTMStudent(nn.Module):
                 pooled = seq.masked_fill(~mask, float("-inf")).max(dim=1).values
             else:
                 pooled = (seq * mask).sum(1) / lengths.unsqueeze(-1)
-        hidden = torch.relu(self.fc(self.dropout(pooled)))  # (B, fc_dim)
-        return StudentOutput(logits=self.classifier(self.dropout(hidden)), pooled=pooled)
+        return pooled
 
     def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Inference logits without packing or shape-dependent branches, for ONNX export.
@@ -80,6 +88,11 @@ class BiLSTMStudent(nn.Module):
         one-way LSTM with the layer's weights; the backward direction reads every sequence
         reversed within its own length, so padding (at the end) never reaches a valid state.
         """
+        pooled = encode_example(self._export_encode, self.config.pair, input_ids, attention_mask)
+        return self.classifier(torch.relu(self.fc(pooled)))
+
+    def _export_encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``_encode`` without packing: (B, T) ids and mask -> (B, 2H)."""
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)  # (1, T)
         flipped = lengths.unsqueeze(1) - 1 - positions  # (B, T): position read by the reversed sequence
@@ -101,7 +114,7 @@ class BiLSTMStudent(nn.Module):
                 pooled = x.masked_fill(~mask, float("-inf")).max(dim=1).values
             else:
                 pooled = (x * mask).sum(1) / lengths.unsqueeze(-1)
-        return self.classifier(torch.relu(self.fc(pooled)))
+        return pooled
 
 
 def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Default: filter widths 3, 4, 5 with 100 filters each, ReLU, dropout 0.5 before the output
 layer. Max pooling only looks at windows that start inside the text, so results do not
-depend on how much padding a batch adds.
+depend on how much padding a batch adds. Sentence pairs (``pair``): siamese, the one set of convolutions
+reads each sentence and the output layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
+from taskdistil.students.pairs import encode_example, feature_dim
 
 
 @dataclass
@@ -27,6 +29,7 @@ class CNNConfig:
     filter_widths: tuple[int, ...] = (3, 4, 5)
     num_filters: int = 100
     dropout: float = 0.5
+    pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
 
 
 class CNNStudent(nn.Module):
@@ -42,13 +45,19 @@ class CNNStudent(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(self.embedding.out_dim, config.num_filters, w)
                                    for w in config.filter_widths)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.num_filters * len(config.filter_widths), config.num_labels)
+        self.classifier = nn.Linear(feature_dim(config.num_filters * len(config.filter_widths), config.pair),
+                                    config.num_labels)
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding."""
         return [list(module.parameters()) for module in (self.classifier, self.convs, self.embedding)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        features = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, F*W), pairs 4x
+        return StudentOutput(logits=self.classifier(self.dropout(features)), pooled=features)
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and mask -> the sentence vector (B, F * len(widths))."""
         # widest - 1 pad ids at the end: every width has a window even for one token; windows
         # that start past the text are masked below, so the extra padding changes nothing
         # (and the graph has no shape-dependent branch, so it exports to ONNX as is).
@@ -63,5 +72,4 @@ class CNNStudent(nn.Module):
             starts = torch.arange(feature.shape[2], device=feature.device)  # window start positions
             valid = starts.unsqueeze(0) < (lengths - width + 1).clamp(min=1).unsqueeze(1)  # (B, T - w + 1)
             pooled.append(feature.masked_fill(~valid.unsqueeze(1), float("-inf")).max(dim=2).values)  # (B, F)
-        features = torch.cat(pooled, dim=1)  # (B, F * len(widths))
-        return StudentOutput(logits=self.classifier(self.dropout(features)), pooled=features)
+        return torch.cat(pooled, dim=1)  # (B, F * len(widths))

@@ -16,7 +16,9 @@ projection, as for every student.
 
 The saved directory is self-contained: ``config.json`` holds the checkpoint's HF config dict (its architecture,
 without the checkpoint's path), from which ``AutoConfig.for_model`` rebuilds the model with no hub access;
-``model.safetensors`` the weights; ``tokenizer.json`` the tokenizer. Only architectures built into
+``model.safetensors`` the weights; ``tokenizer.json`` the tokenizer. Sentence pairs are encoded by the checkpoint's
+own pair template (e.g. ``[CLS] a [SEP] b [SEP]``); where that template gives token types, ``sep_id`` derives them
+from the ids (``taskdistil.data.pairs``). Only architectures built into
 ``transformers`` are accepted (``trust_remote_code`` stays off): a saved student must load without running
 downloaded code. ``transformers`` is imported when a model is built, not with this module.
 """
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ConfigError
 from taskdistil.students.output import StudentOutput
 
@@ -50,6 +53,7 @@ class HFEncoderConfig:
     num_labels: int
     pad_id: int = 0
     dropout: float = 0.1  # before the classifier (the encoder keeps its checkpoint's dropout settings)
+    sep_id: int | None = None  # sentence pairs with token types: type 1 after the first separator
 
 
 class HFEncoderStudent(nn.Module):
@@ -79,7 +83,7 @@ class HFEncoderStudent(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, name: str, num_labels: int, pad_id: int, dropout: float = 0.1,
-                        key: str = "checkpoint") -> "HFEncoderStudent":
+                        key: str = "checkpoint", sep_id: int | None = None) -> "HFEncoderStudent":
         """The checkpoint's encoder weights (a local directory or a hub name) under a fresh classification head."""
         from transformers import AutoModel
 
@@ -88,7 +92,7 @@ class HFEncoderStudent(nn.Module):
             pretrained = AutoModel.from_pretrained(path, trust_remote_code=False, dtype=torch.float32)
         except (OSError, ValueError) as err:
             raise ConfigError(_cannot_load(key, name, err)) from None
-        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout))
+        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id))
         model.encoder.load_state_dict(pretrained.state_dict())
         return model
 
@@ -106,8 +110,14 @@ class HFEncoderStudent(nn.Module):
                 top.append(param)
         return [top, *(layers[i] for i in sorted(layers, reverse=True)), bottom]
 
+    def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.config.sep_id is not None:
+            inputs["token_type_ids"] = segment_ids(input_ids, self.config.sep_id)
+        return inputs
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        out = self.encoder(**self._inputs(input_ids, attention_mask), output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
         layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
         pooled = _pooled(out)  # (B, H)
@@ -115,7 +125,7 @@ class HFEncoderStudent(nn.Module):
 
     def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Inference logits without the per-layer states (equal to ``forward(...).logits`` in eval mode)."""
-        return self.classifier(_pooled(self.encoder(input_ids=input_ids, attention_mask=attention_mask)))
+        return self.classifier(_pooled(self.encoder(**self._inputs(input_ids, attention_mask))))
 
 
 def _pooled(out) -> torch.Tensor:

@@ -2,7 +2,10 @@
 student's own checkpoint tokenizer.
 
 Each maps texts to id lists, knows its pad id and vocabulary size, and saves itself
-into a model directory so a student predicts without the teacher's files.
+into a model directory so a student predicts without the teacher's files. Sentence pairs ``(a, b)``
+(``pairs``, saved with the tokenizer): "joint", one list ``[CLS] a [SEP] b [SEP]`` as the teacher reads
+them (transformer and hf students; WordPiece only), or "separate", a tuple of each text's own list
+(siamese students).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from taskdistil.data.length import TooLong, too_long_at
+from taskdistil.data.pairs import Example, is_pair, segments_of
 from taskdistil.errors import ArtifactError, DataError
 
 WORD_VOCAB = "vocab.txt"
@@ -23,14 +27,44 @@ _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 class _Truncating:
     max_length: int
     keep_last: bool = False  # keep the final special token ([SEP]) when truncating
+    pairs: str | None = None  # sentence pairs encoded "joint" or "separate"; None: single sentences only
 
-    def _fit(self, ids: list[int], i: int, too_long: TooLong, where) -> list[int]:
-        if len(ids) <= self.max_length:
-            return ids
+    def encode(self, texts: Sequence[Example], too_long: TooLong = "truncate", where=None) -> list:
+        """Id lists of ``texts``; of pairs: one list per pair ("joint") or a tuple of two lists ("separate")."""
+        texts = list(texts)
+        if not texts or not is_pair(texts[0]):
+            return self._encode(texts, too_long, where)
+        if self.pairs == "joint":
+            return self._encode_joint(texts, too_long, where)
+        if self.pairs != "separate":
+            raise ArtifactError(f"this {self.kind} tokenizer encodes single texts, not sentence pairs")
+        first = self._encode([a for a, _ in texts], too_long, _side(where, "first text"))
+        second = self._encode([b for _, b in texts], too_long, _side(where, "second text"))
+        return list(zip(first, second))
+
+    def _encode(self, texts: list[str], too_long: TooLong, where) -> list[list[int]]:
+        raise NotImplementedError
+
+    def _encode_joint(self, pairs: list[tuple[str, str]], too_long: TooLong, where) -> list[list[int]]:
+        raise ArtifactError(f"a {self.kind} tokenizer cannot encode a pair as one sequence (no separator token)")
+
+    def _over(self, n: int, i: int, too_long: TooLong, where, what: str = "text") -> bool:
+        """Whether ``n`` tokens exceed max_length (to be truncated); DataError if the policy is 'error'."""
+        if n <= self.max_length:
+            return False
         if too_long_at(too_long, i) == "error":
             place = where(i) if where else f"example {i}"
-            raise DataError(f"{place}: text has {len(ids)} tokens, more than max_length {self.max_length}; "
+            raise DataError(f"{place}: {what} has {n} tokens, more than max_length {self.max_length}; "
                             "raise max_length or set data.too_long: truncate")
+        return True
+
+    def _with_pairs(self, meta: dict) -> dict:
+        """A saved tokenizer's settings, with its pair mode if it has one (single-sentence ones stay as they were)."""
+        return {**meta, "pairs": self.pairs} if self.pairs else meta
+
+    def _fit(self, ids: list[int], i: int, too_long: TooLong, where) -> list[int]:
+        if not self._over(len(ids), i, too_long, where):
+            return ids
         if self.keep_last:
             return ids[: self.max_length - 1] + ids[-1:]
         return ids[: self.max_length]
@@ -68,13 +102,39 @@ class WordPieceTokenizer(_Truncating):
         by_id = sorted(self.backend.get_vocab().items(), key=lambda kv: kv[1])
         return [token for token, _ in by_id]
 
-    def encode(self, texts: Sequence[str], too_long: TooLong = "truncate", where=None) -> list[list[int]]:
-        encodings = self.backend.encode_batch(list(texts))
+    def _encode(self, texts: list[str], too_long: TooLong, where) -> list[list[int]]:
+        encodings = self.backend.encode_batch(texts)
         return [self._fit(e.ids, i, too_long, where) for i, e in enumerate(encodings)]
+
+    def _encode_joint(self, pairs: list[tuple[str, str]], too_long: TooLong, where) -> list[list[int]]:
+        """``[CLS] a [SEP] b [SEP]`` (the checkpoint's pair template); an over-long pair loses tokens from its
+        longer text first ('longest_first', as the teacher truncates)."""
+        out = [e.ids for e in self.backend.encode_batch(pairs)]
+        over = [i for i, ids in enumerate(out) if self._over(len(ids), i, too_long, where, "pair")]
+        if over:
+            self.backend.enable_truncation(self.max_length, strategy="longest_first")
+            try:
+                for i, e in zip(over, self.backend.encode_batch([pairs[i] for i in over])):
+                    out[i] = e.ids
+            finally:
+                self.backend.no_truncation()
+        return out
+
+    def pair_separator(self) -> int | None:
+        """The id after whose first occurrence the pair template's token type 1 starts (``segment_ids``), or None
+        if the template gives no token types (RoBERTa-style: pairs told apart by separators alone)."""
+        sample = self.backend.encode("a", "b")
+        if 1 not in sample.type_ids:
+            return None
+        sep = sample.ids[sample.type_ids.index(1) - 1]
+        if segments_of(sample.ids, sep) != sample.type_ids:
+            raise ArtifactError(f"the tokenizer's pair template gives token types {sample.type_ids} for "
+                                f"{sample.tokens}: not 1 after the first separator")
+        return sep
 
     def save(self, out_dir: Path) -> dict:
         self.backend.save(str(Path(out_dir) / WORDPIECE_FILE))
-        return {"kind": self.kind, "max_length": self.max_length, "file": WORDPIECE_FILE}
+        return self._with_pairs({"kind": self.kind, "max_length": self.max_length, "file": WORDPIECE_FILE})
 
     @classmethod
     def load(cls, model_dir: Path, meta: dict) -> "WordPieceTokenizer":
@@ -147,7 +207,7 @@ class WordTokenizer(_Truncating):
     def vocabulary(self) -> list[str]:
         return list(self.vocab)
 
-    def encode(self, texts: Sequence[str], too_long: TooLong = "truncate", where=None) -> list[list[int]]:
+    def _encode(self, texts: list[str], too_long: TooLong, where) -> list[list[int]]:
         out = []
         for i, text in enumerate(texts):
             ids = [self.index.get(w, self.unk_id) for w in self._split(text, self.lowercase)] or [self.unk_id]
@@ -156,7 +216,8 @@ class WordTokenizer(_Truncating):
 
     def save(self, out_dir: Path) -> dict:
         (Path(out_dir) / WORD_VOCAB).write_text("\n".join(self.vocab) + "\n", encoding="utf-8")
-        return {"kind": self.kind, "max_length": self.max_length, "lowercase": self.lowercase, "file": WORD_VOCAB}
+        return self._with_pairs({"kind": self.kind, "max_length": self.max_length, "lowercase": self.lowercase,
+                                 "file": WORD_VOCAB})
 
     @classmethod
     def load(cls, model_dir: Path, meta: dict) -> "WordTokenizer":
@@ -164,8 +225,15 @@ class WordTokenizer(_Truncating):
         return cls(vocab, meta["lowercase"], meta["max_length"])
 
 
+def _side(where, which: str):
+    """``where`` of one text of a pair, for error messages."""
+    return lambda i: f"{where(i) if where else f'example {i}'} ({which})"
+
+
 def load_student_tokenizer(model_dir: Path, meta: dict):
     kinds = {"wordpiece": WordPieceTokenizer, "word": WordTokenizer, "hf": HFTokenizer}
     if meta.get("kind") not in kinds:
         raise ArtifactError(f"{model_dir}: unknown tokenizer kind {meta.get('kind')!r}; known: {sorted(kinds)}")
-    return kinds[meta["kind"]].load(model_dir, meta)
+    tokenizer = kinds[meta["kind"]].load(model_dir, meta)
+    tokenizer.pairs = meta.get("pairs")
+    return tokenizer

@@ -14,6 +14,8 @@ layer is covered by the logits):
 
 (j*N/k is rounded down when k does not divide N.) ``transformers`` is imported when a model is
 built, not with this module, so the student registry (and loading any saved student) stays light.
+Sentence pairs are read as the teacher reads them: ``[CLS] a [SEP] b [SEP]``, token types derived from
+the ids (``sep_id``; ``taskdistil.data.pairs``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ConfigError
 from taskdistil.students.output import StudentOutput
 
@@ -42,6 +45,7 @@ class TransformerConfig:
     num_labels: int
     pad_id: int = 0
     teacher_layers: list[int] = field(default_factory=list)  # 1-based teacher layer each student layer copies
+    sep_id: int | None = None  # sentence pairs: token type 1 after the first separator (None: single sentences)
 
 
 class TransformerStudent(nn.Module):
@@ -70,7 +74,9 @@ class TransformerStudent(nn.Module):
         return [top, *layers, list(self.bert.embeddings.parameters())]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
-        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        types = None if self.config.sep_id is None else segment_ids(input_ids, self.config.sep_id)
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=types,
+                        output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
         layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
         pooled = out.pooler_output  # (B, H)
@@ -78,10 +84,11 @@ class TransformerStudent(nn.Module):
 
     @classmethod
     def from_teacher(cls, teacher_model: nn.Module, init_layers: list[int], pad_id: int | None = None,
-                     hidden_dropout: float | None = None) -> "TransformerStudent":
+                     hidden_dropout: float | None = None, sep_id: int | None = None) -> "TransformerStudent":
         """A student whose layer j is an exact copy of teacher layer ``init_layers[j]`` (1-based), with the
         teacher's embeddings, pooler and classifier. ``teacher_model``: a HF ``BertForSequenceClassification``.
-        ``hidden_dropout`` replaces the teacher's hidden dropout (attention dropout stays the teacher's)."""
+        ``hidden_dropout`` replaces the teacher's hidden dropout (attention dropout stays the teacher's);
+        ``sep_id``: the teacher's separator, for sentence pairs."""
         teacher_config = teacher_model.config
         depth = bert_depth(teacher_config, "teacher")
         if not init_layers or any(not 1 <= layer <= depth for layer in init_layers):
@@ -96,7 +103,7 @@ class TransformerStudent(nn.Module):
             bert["hidden_dropout_prob"] = hidden_dropout
         if pad_id is None:
             pad_id = teacher_config.pad_token_id or 0
-        model = cls(TransformerConfig(bert, teacher_config.num_labels, pad_id, list(init_layers)))
+        model = cls(TransformerConfig(bert, teacher_config.num_labels, pad_id, list(init_layers), sep_id))
         # load_state_dict copies values: the student shares no storage with the teacher
         model.bert.embeddings.load_state_dict(base.embeddings.state_dict())
         for j, layer in enumerate(init_layers):

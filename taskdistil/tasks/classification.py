@@ -1,4 +1,4 @@
-"""Single-sentence classification: splits, label ids, metrics (accuracy primary, macro-F1)."""
+"""Classification of single sentences or sentence pairs: splits, label ids, metrics (accuracy primary, macro-F1)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def load_task_data(config: RunConfig) -> TaskData:
     splits = {}
     for name, hf_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
         splits[name] = read_split(config.data_path(name), d.text_column, d.label_column, d.format, d.header,
-                                  default_hf_split=hf_split)
+                                  default_hf_split=hf_split, text_b_column=d.text_b_column)
     labels = LabelMap.from_split(splits["train"])
     data = TaskData(labels, **splits)
     for name in ("train", "dev", "test"):

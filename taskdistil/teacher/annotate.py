@@ -23,6 +23,7 @@ import numpy as np
 
 from taskdistil import distributed
 from taskdistil.data.length import TooLong, offset
+from taskdistil.data.pairs import Example
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_file, write_json
@@ -33,7 +34,7 @@ SHARDS = "shards.json"
 RANK_SHARDS = "shards.rank-*.json"  # a rank's own record during a multi-process annotation
 
 
-def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: int, batch_size: int,
+def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_size: int, batch_size: int,
              too_long: TooLong = "error", where: Callable[[int], str] | None = None,
              layers: Sequence[int] = ()) -> dict:
     out_dir = Path(out_dir)
@@ -52,7 +53,7 @@ def annotate(teacher: Teacher, texts: Sequence[str], out_dir: Path, shard_size: 
     n_shards = (len(texts) + shard_size - 1) // shard_size
     mine = range(rank, n_shards, world)
     pad = teacher.tokenizer.pad_token_id or 0
-    forward = _logits_and_cls(teacher.model, layers) if layers else hf_forward(teacher.model)
+    forward = _logits_and_cls(teacher.forward_model, layers) if layers else hf_forward(teacher.forward_model)
     rows = sum(min(len(texts), (s + 1) * shard_size) - s * shard_size for s in mine)
     desc = "teacher annotation" + (f" (rank 0's share of {world})" if world > 1 else "")
     with progress(rows, desc, unit="ex", enabled=distributed.is_main()) as bar:
@@ -147,13 +148,13 @@ def _empty_like(index: dict) -> dict:
     return empty
 
 
-def teacher_states(teacher: Teacher, texts: Sequence[str], layers: Sequence[int], batch_size: int,
+def teacher_states(teacher: Teacher, texts: Sequence[Example], layers: Sequence[int], batch_size: int,
                    too_long: str = "error", where: Callable[[int], str] | None = None) -> np.ndarray:
     """(n, L, H) float32: the teacher's [CLS] states of ``layers`` (1-based) for ``texts``, not stored (e.g. the
     dev split, to evaluate a representation stage)."""
     layers = [int(layer) for layer in layers]
     ids = encode_texts(teacher.tokenizer, texts, teacher.max_length, too_long, where)
-    out = batched_logits(_logits_and_cls(teacher.model, layers), ids, teacher.tokenizer.pad_token_id or 0,
+    out = batched_logits(_logits_and_cls(teacher.forward_model, layers), ids, teacher.tokenizer.pad_token_id or 0,
                          batch_size)
     return out[:, len(teacher.labels):].reshape(len(ids), len(layers), -1)
 

@@ -12,7 +12,15 @@ from taskdistil import distributed
 from taskdistil.config import RunConfig
 from taskdistil.inference import batched_logits
 from taskdistil.tasks import TaskData, classification_metrics
-from taskdistil.teacher.model import encode_texts, hf_forward, load_finetuned, load_pretrained, save_teacher
+from taskdistil.teacher.model import (
+    encode_texts,
+    hf_forward,
+    load_finetuned,
+    load_pretrained,
+    pair_aware,
+    pair_separator,
+    save_teacher,
+)
 from taskdistil.train.batching import LengthBuckets, pad_ids
 from taskdistil.train.loop import fit
 
@@ -25,11 +33,12 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
     if tcfg.finetuned:
         model, tokenizer, order = load_finetuned(tcfg.model, labels, tcfg.trust_remote_code)
         if distributed.is_main():
-            save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model)
+            save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model, task=config.data.task)
         return {"labels": order, "finetuned_here": False}
 
     model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code)
     pad = tokenizer.pad_token_id or 0
+    forward_model = pair_aware(model, pair_separator(model, tokenizer, config.data.task))  # token types for pairs
     too_long = config.data.too_long
     train_ids = encode_texts(tokenizer, data.train.texts, tcfg.max_length, too_long, data.train.where)
     dev_ids = encode_texts(tokenizer, data.dev.texts, tcfg.max_length, too_long, data.dev.where)
@@ -38,15 +47,15 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
 
     def loss_fn(idx: np.ndarray) -> torch.Tensor:
         ids, mask = pad_ids([train_ids[i] for i in idx], pad)
-        logits = model(input_ids=ids, attention_mask=mask).logits  # (B, C)
+        logits = forward_model(input_ids=ids, attention_mask=mask).logits  # (B, C)
         return F.cross_entropy(logits, train_y[idx])
 
     def evaluate():
-        return classification_metrics(batched_logits(hf_forward(model), dev_ids, pad, batch_size=128), dev_y)
+        return classification_metrics(batched_logits(hf_forward(forward_model), dev_ids, pad, batch_size=128), dev_y)
 
     batches = LengthBuckets([len(s) for s in train_ids], tcfg.train.batch_size, seed=config.seed)
     result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning")
     if distributed.is_main():
-        save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model)
+        save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model, task=config.data.task)
     return {"labels": labels, "finetuned_here": True, "dev": result.best, "best_step": result.best_step,
             "steps": result.steps, "history": result.history}

@@ -1,7 +1,9 @@
 """The teacher: any Hugging Face encoder checkpoint with a sequence-classification head.
 
 A saved teacher directory is self-contained: ``save_pretrained`` files (config,
-``model.safetensors``, tokenizer) plus ``taskdistil.json`` (labels, max length, origin).
+``model.safetensors``, tokenizer) plus ``taskdistil.json`` (task, labels, max length, origin).
+A sentence-pair teacher reads ``[CLS] a [SEP] b [SEP]`` with token types (``taskdistil.data.pairs``):
+``Teacher.forward_model`` derives them from the ids in its forward.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from taskdistil import __version__
 from taskdistil.artifact import TEACHER_META
 from taskdistil.config import EMBEDDED_TEACHER
 from taskdistil.data.length import TooLong, too_long_at
+from taskdistil.data.pairs import SENTENCE_PAIR, SINGLE_SENTENCE, Example, is_pair, segment_ids, segments_of
 from taskdistil.errors import ArtifactError, DataError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
@@ -84,7 +87,8 @@ def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = F
     return model, tokenizer, order
 
 
-def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_length: int, origin: str) -> None:
+def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_length: int, origin: str,
+                 task: str = SINGLE_SENTENCE) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.id2label = dict(enumerate(labels))
@@ -92,7 +96,7 @@ def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_len
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     write_json(out_dir / TEACHER_META, {
-        "kind": "teacher", "task": "single_sentence", "labels": list(labels), "max_length": max_length,
+        "kind": "teacher", "task": task, "labels": list(labels), "max_length": max_length,
         "origin": origin, "taskdistil_version": __version__,
     })
 
@@ -106,6 +110,7 @@ class Teacher:
     labels: list[str]
     max_length: int
     path: Path
+    task: str = SINGLE_SENTENCE
 
     @classmethod
     def load(cls, path: Path) -> "Teacher":
@@ -118,32 +123,94 @@ class Teacher:
         meta = read_json(path / TEACHER_META)
         model = AutoModelForSequenceClassification.from_pretrained(path)
         model.eval()
-        return cls(model, AutoTokenizer.from_pretrained(path), meta["labels"], meta["max_length"], path)
+        return cls(model, AutoTokenizer.from_pretrained(path), meta["labels"], meta["max_length"], path,
+                   meta.get("task", SINGLE_SENTENCE))
 
-    def encode(self, texts: Sequence[str], too_long: str = "truncate", where=None) -> list[list[int]]:
+    def encode(self, texts: Sequence[Example], too_long: str = "truncate", where=None) -> list[list[int]]:
         return encode_texts(self.tokenizer, texts, self.max_length, too_long, where)
+
+    @property
+    def sep_id(self) -> int | None:
+        return pair_separator(self.model, self.tokenizer, self.task)
+
+    @property
+    def forward_model(self) -> torch.nn.Module:
+        """The model as inference calls it: ``(input_ids, attention_mask, ...)``, token types derived for pairs."""
+        return pair_aware(self.model, self.sep_id)
 
     @property
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id or 0
 
     def logits(self, encoded: Sequence[Sequence[int]], batch_size: int = 128, desc: str | None = None) -> np.ndarray:
-        return batched_logits(hf_forward(self.model), encoded, self.pad_id, batch_size, desc)
+        return batched_logits(hf_forward(self.forward_model), encoded, self.pad_id, batch_size, desc)
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int, too_long: TooLong = "error",
+def encode_texts(tokenizer, texts: Sequence[Example], max_length: int, too_long: TooLong = "error",
                  where=None) -> list[list[int]]:
-    """Token ids with special tokens. Over-long texts raise (naming ``where(i)``) or are truncated, as
-    ``too_long`` says (one policy, or one per example)."""
-    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    """Token ids with special tokens; a pair ``(a, b)`` as ``[CLS] a [SEP] b [SEP]``. Over-long examples raise
+    (naming ``where(i)``) or are truncated, as ``too_long`` says (one policy, or one per example): a text keeps
+    its final [SEP]; a pair loses tokens from its longer text first (Hugging Face's 'longest_first')."""
+    texts = list(texts)
+    pairs = bool(texts) and is_pair(texts[0])
+    what = "pair" if pairs else "text"
+    encoded = tokenizer(*_sides(texts, pairs), add_special_tokens=True, truncation=False, verbose=False)
+    ids = encoded["input_ids"]
+    types = encoded.get("token_type_ids") if pairs else None
     for i, seq in enumerate(ids):
         if len(seq) > max_length:
             if too_long_at(too_long, i) == "error":
-                place = where(i) if where else f"example {i}"
-                raise DataError(f"{place}: text has {len(seq)} tokens, more than max_length {max_length}; "
-                                "raise teacher.max_length or set data.too_long: truncate")
-            ids[i] = seq[: max_length - 1] + seq[-1:]  # keep [SEP]
+                raise DataError(f"{_place(where, i)}: {what} has {len(seq)} tokens, more than max_length "
+                                f"{max_length}; raise teacher.max_length or set data.too_long: truncate")
+            if not pairs:
+                ids[i] = seq[: max_length - 1] + seq[-1:]  # keep [SEP]
+                continue
+            cut = tokenizer(*texts[i], truncation="longest_first", max_length=max_length)
+            ids[i] = cut["input_ids"]
+            if types is not None:
+                types[i] = cut["token_type_ids"]
+    for i in range(len(ids) if types is not None else 0):
+        if segments_of(ids[i], tokenizer.sep_token_id) != types[i]:
+            raise DataError(f"{_place(where, i)}: a text of the pair holds the separator token "
+                            f"{tokenizer.sep_token!r}, which would move the boundary between the two texts")
     return ids
+
+
+def _sides(texts: list[Example], pairs: bool) -> tuple[list[str], ...]:
+    """The tokenizer's positional text arguments: (texts,) or (first texts, second texts)."""
+    return ([a for a, _ in texts], [b for _, b in texts]) if pairs else (texts,)
+
+
+def _place(where, i: int) -> str:
+    return where(i) if where else f"example {i}"
+
+
+class WithSegments(torch.nn.Module):
+    """A Hugging Face classifier reading sentence pairs ``[CLS] a [SEP] b [SEP]``: its forward derives the token
+    types from the ids (``segment_ids``), so callers and its ONNX graph pass ``(input_ids, attention_mask)`` only.
+    It holds no weights of its own: training or saving the inner model is unchanged."""
+
+    def __init__(self, model: torch.nn.Module, sep_id: int):
+        super().__init__()
+        self.model = model
+        self.sep_id = sep_id
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=segment_ids(input_ids, self.sep_id), **kwargs)
+
+
+def pair_separator(model, tokenizer, task: str) -> int | None:
+    """The separator after which token type 1 starts, for a sentence-pair model that reads token types (BERT);
+    None for single sentences, or a model without token types (RoBERTa: pairs told apart by separators alone)."""
+    uses_types = ("token_type_ids" in tokenizer.model_input_names
+                  and getattr(model.config, "type_vocab_size", 0) > 1)
+    return tokenizer.sep_token_id if task == SENTENCE_PAIR and uses_types else None
+
+
+def pair_aware(model: torch.nn.Module, sep_id: int | None) -> torch.nn.Module:
+    """``model`` itself for single sentences (sep_id None), else ``WithSegments(model, sep_id)``."""
+    return model if sep_id is None else WithSegments(model, sep_id)
 
 
 def hf_forward(model):

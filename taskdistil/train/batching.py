@@ -52,8 +52,23 @@ class LengthBuckets:
         return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def pad_ids_numpy(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad id lists -> (ids (B, T) int64, mask (B, T) int64), without PyTorch."""
+def example_length(encoded) -> int:
+    """Tokens of one encoded example: an id list, or the sum over a siamese pair's two lists."""
+    return sum(map(len, encoded)) if isinstance(encoded, tuple) else len(encoded)
+
+
+def stacked(sequences: Sequence) -> list:
+    """Id lists as given; B siamese pairs (tuples of two id lists) as 2B lists: the B first texts, then the B
+    second texts (the input layout of siamese students, ``taskdistil.students.pairs``)."""
+    if sequences and isinstance(sequences[0], tuple):
+        return [s[0] for s in sequences] + [s[1] for s in sequences]
+    return list(sequences)
+
+
+def pad_ids_numpy(sequences: Sequence, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists -> (ids (B, T) int64, mask (B, T) int64), without PyTorch. B siamese pairs -> (2B, T):
+    the first texts, then the second texts (``stacked``)."""
+    sequences = stacked(sequences)
     width = max(1, max(len(s) for s in sequences))
     ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(sequences), width), dtype=np.int64)
@@ -63,8 +78,8 @@ def pad_ids_numpy(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[
     return ids, mask
 
 
-def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists -> (ids (B, T) long, mask (B, T) long)."""
+def pad_ids(sequences: Sequence, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists -> (ids (B, T) long, mask (B, T) long); B siamese pairs -> (2B, T) (``stacked``)."""
     import torch
 
     ids, mask = pad_ids_numpy(sequences, pad_id)

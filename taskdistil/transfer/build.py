@@ -5,7 +5,8 @@ order (kept even if duplicated: each carries its gold label), then each unlabele
 examples. An unlabeled or augmented example equal to an earlier one (after whitespace normalisation) is
 dropped. A source's ``max_examples`` keeps the first ones or a uniform sample (reservoir sampling under the
 run's seed, written in source order). ``summary.json`` beside the set counts everything by origin and source
-and holds a length histogram (words) per origin.
+and holds a length histogram (words) per origin. A sentence pair is one example (its row's ``text`` is the list
+``[a, b]``; its words are both texts' words), a duplicate only if both texts match.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from taskdistil.config import RunConfig, TransferConfig
 from taskdistil.data import Split
+from taskdistil.data.pairs import Example, sentences
 from taskdistil.io import write_json
 from taskdistil.progress import progress
 from taskdistil.transfer.sources import SourceCounts, read_unlabeled
@@ -29,9 +31,10 @@ from taskdistil.transfer.store import EXAMPLES, LABELED_ROWS, OFFSETS, ORIGIN_NA
 LENGTH_BINS = (1, 3, 6, 11, 21, 41, 81, 161)  # histogram bin starts, in words: 1-2, 3-5, ..., 161+
 
 
-def text_key(text: str) -> int:
-    """64-bit hash of the whitespace-normalised text (the duplicate test)."""
-    return int.from_bytes(hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest(), "little")
+def text_key(text: Example) -> int:
+    """64-bit hash of the whitespace-normalised text, or of both texts of a pair (the duplicate test)."""
+    normal = "\x1f".join(" ".join(t.split()) for t in sentences([text]))  # a text alone: no separator added
+    return int.from_bytes(hashlib.blake2b(normal.encode(), digest_size=8).digest(), "little")
 
 
 def length_bin(words: int) -> str:
@@ -57,7 +60,7 @@ class _Writer:
     def full(self) -> bool:
         return self.cap is not None and len(self.origins) >= self.cap
 
-    def add(self, text: str, origin: str, where: str | None = None, labeled_row: int = -1,
+    def add(self, text: Example, origin: str, where: str | None = None, labeled_row: int = -1,
             parent: int | None = None) -> bool:
         if self.full():
             return False
@@ -72,7 +75,7 @@ class _Writer:
         self.origins.append(ORIGIN_NAMES.index(origin))
         self.labeled_rows.append(labeled_row)
         histogram = self.lengths[origin]
-        bucket = length_bin(len(text.split()))
+        bucket = length_bin(sum(len(t.split()) for t in sentences([text])))
         histogram[bucket] = histogram.get(bucket, 0) + 1
         if self.texts_kept is not None:
             self.texts_kept.append(text)

@@ -1,7 +1,8 @@
 """The transfer set on disk: ``examples.jsonl`` (one example per line) plus index arrays, read lazily.
 
-A row is ``{"text": ..., "origin": "labeled"|"unlabeled"|"augmented", "where": ...}``; an augmented row also
-has ``"parent"`` (the transfer-set index of the example it was made from). ``offsets.npy`` holds each
+A row is ``{"text": ..., "origin": "labeled"|"unlabeled"|"augmented", "where": ...}``, ``text`` a string or, for
+a sentence pair, the list ``[a, b]`` (read back as the tuple ``(a, b)``); an augmented row also has ``"parent"``
+(the transfer-set index of the example it was made from). ``offsets.npy`` holds each
 row's byte offset, so any slice is read from disk without loading the set; ``origins.npy`` (uint8) and
 ``labeled_rows.npy`` (int64: the training-split row of a labeled example, -1 otherwise) are small and
 memory-mapped.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taskdistil.data.pairs import Example
 from taskdistil.errors import ArtifactError
 
 EXAMPLES = "examples.jsonl"
@@ -25,7 +27,7 @@ ORIGIN_NAMES = ("labeled", "unlabeled", "augmented")
 
 
 class TransferSet:
-    """Read access to a built transfer set: ``len``, ``ts[i]`` (text), ``ts[a:b]`` (list of texts)."""
+    """Read access to a built transfer set: ``len``, ``ts[i]`` (text or pair), ``ts[a:b]`` (list of them)."""
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
@@ -54,12 +56,12 @@ class TransferSet:
     def __getitem__(self, item):
         if isinstance(item, slice):
             start, stop, step = item.indices(len(self))
-            texts = [row["text"] for row in self.rows(start, stop)]
+            texts = [_example(row) for row in self.rows(start, stop)]
             return texts if step == 1 else texts[::step]
         index = range(len(self))[item]
-        return self.rows(index, index + 1)[0]["text"]
+        return _example(self.rows(index, index + 1)[0])
 
-    def texts(self) -> list[str]:
+    def texts(self) -> list[Example]:
         """Every text, in order (loaded whole: for a student's tokenization)."""
         return self[:]
 
@@ -83,3 +85,8 @@ class TransferSet:
     def counts(self) -> dict[str, int]:
         values = np.bincount(np.asarray(self.origins), minlength=len(ORIGIN_NAMES))
         return {name: int(values[code]) for code, name in enumerate(ORIGIN_NAMES)}
+
+
+def _example(row: dict) -> Example:
+    text = row["text"]
+    return text if isinstance(text, str) else (text[0], text[1])
