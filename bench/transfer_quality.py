@@ -111,6 +111,8 @@ def score(config_path: Path, tree: dict) -> dict:
         acc = test_accuracy(run.student_model_dir(student["name"]), data.test.texts, gold)
         group = re.sub(r"-s\d+$", "", student["name"])  # bilstm-s1 -> bilstm, bilstm-train-s1 -> bilstm-train
         result["students"].setdefault(group, {})[str(student["seed"])] = round(acc, 4)
+        manifest = read_json(run.student_dir(student["name"]) / "manifest.json")
+        result.setdefault("train_seconds_last_attempt", {})[student["name"]] = manifest["seconds"]
     for kind, by_seed in result["students"].items():
         values = list(by_seed.values())
         result["students"][kind] = {"mean": round(statistics.fmean(values), 4),
@@ -140,7 +142,6 @@ def main() -> None:
         print(f"variant {variant}: preparing ...", file=sys.stderr, flush=True)
         prepared[variant] = prepare(tree, log_dir, args.prepare_threads)
     jobs = [(variant, s["name"]) for variant, tree in trees.items() for s in tree["students"]]
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:  # every student of every variant, one process each
         list(pool.map(lambda job: cli("distill", str(prepared[job[0]][0]), "--student", job[1],
                                       threads=args.student_threads,
@@ -148,8 +149,6 @@ def main() -> None:
     quality = {}
     for variant, tree in trees.items():
         quality[variant] = {**score(prepared[variant][0], tree),
-                            "minutes_to_prepare": round(prepared[variant][1], 1),
-                            "minutes_students_all_variants": round((time.perf_counter() - t0) / 60, 1),
                             "command": "python bench/transfer_quality.py " + " ".join(sys.argv[1:])}
         print(f"variant {variant}: {quality[variant]}", file=sys.stderr, flush=True)
     merged = read_json(args.out) if args.out.is_file() else {}  # read now: other benches write here too
