@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         report = config.resolved_run_dir() / "report.md"
         if args.command in ("run", "exam") and report.is_file() and distributed.is_main():
             print(report.read_text(encoding="utf-8"))
+        distributed.barrier()  # every rank done with every collective before any leaves the group
         return 0
     except TaskDistilError as err:
         print(f"taskdistil: error{_which_rank()}: {err}", file=sys.stderr)  # every rank: one may fail alone

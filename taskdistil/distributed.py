@@ -72,7 +72,8 @@ def init() -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group, if this process joined one."""
+    """Leave the process group, if this process joined one. (A successful command passes a barrier first: a
+    rank that tears its group down while another still waits on a collective aborts the other process.)"""
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
