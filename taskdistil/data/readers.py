@@ -181,21 +181,28 @@ def parse_hf_source(source: str, default_split: str) -> tuple[str, str | None, s
     return name, config or None, split
 
 
-def _read_hf(source: str, columns: dict[str, str | int], default_split: str) -> Split:
-    """Load through ``datasets``: a local ``save_to_disk`` directory, or a hub name (online)."""
+def load_hf_dataset(source: str, default_split: str, streaming: bool = False):
+    """The split of ``hf:NAME[:CONFIG][@SPLIT]`` through ``datasets``: a local ``save_to_disk`` directory, or a
+    hub name (online; ``streaming`` reads it lazily). DataError naming the source if it cannot be loaded."""
     import datasets
 
     name, config, split = parse_hf_source(source, default_split)
     try:
         if Path(name).is_dir():
             loaded = datasets.load_from_disk(name)
-            ds = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-        else:
-            ds = datasets.load_dataset(name, config, split=split)
+            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return datasets.load_dataset(name, config, split=split, streaming=streaming)
     except KeyError:
         raise DataError(f"{source}: no split {split!r}") from None
     except Exception as err:  # network, missing dataset, bad config name
         raise DataError(f"{source}: cannot load dataset: {err}") from None
+
+
+def _read_hf(source: str, columns: dict[str, str | int], default_split: str) -> Split:
+    """Load through ``datasets``: a local ``save_to_disk`` directory, or a hub name (online)."""
+    import datasets
+
+    ds = load_hf_dataset(source, default_split)
     for role, col in columns.items():
         if str(col) not in ds.column_names:
             raise DataError(f"{source}: no column {col!r} for data.{role}_column; columns: {ds.column_names}")

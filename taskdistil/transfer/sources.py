@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskdistil.config import UnlabeledSource
-from taskdistil.data.readers import jsonl_objects, parse_hf_source
+from taskdistil.data.readers import jsonl_objects, load_hf_dataset
 from taskdistil.errors import DataError
 
 _HTML = re.compile(r"<br\s*/?>|</?[A-Za-z][^<>]{0,200}>")
@@ -120,12 +120,8 @@ def _txt_documents(path: Path) -> Iterator[tuple[str, str]]:
 
 def _jsonl_documents(path: Path, column: str | int) -> Iterator[tuple[str, str]]:
     for line_no, row in jsonl_objects(path):
-        if str(column) not in row:
-            raise DataError(f"{path}, line {line_no}: no key {column!r} (the source's column); found {sorted(row)}")
-        text = row[str(column)]
-        if not isinstance(text, str):
-            raise DataError(f"{path}, line {line_no}: {column!r} is not a string")
-        yield text, f"{path}, line {line_no}"
+        where = f"{path}, line {line_no}"
+        yield _column_text(row, column, where, "key"), where
 
 
 def _delimited_documents(path: Path, delimiter: str, column: str | int, header: bool
@@ -157,23 +153,17 @@ def _delimited_documents(path: Path, delimiter: str, column: str | int, header: 
 
 
 def _hf_documents(source: str, column: str | int) -> Iterator[tuple[str, str]]:
-    import datasets
+    for i, row in enumerate(load_hf_dataset(source, "train", streaming=True)):
+        where = f"{source}, example {i}"
+        yield _column_text(row, column, where, "column"), where
 
-    name, config, split = parse_hf_source(source, "train")
-    try:
-        if Path(name).is_dir():
-            loaded = datasets.load_from_disk(name)
-            ds = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-        else:
-            ds = datasets.load_dataset(name, config, split=split, streaming=True)
-    except KeyError:
-        raise DataError(f"{source}: no split {split!r}") from None
-    except Exception as err:  # network, missing dataset, bad config name
-        raise DataError(f"{source}: cannot load dataset: {err}") from None
-    for i, row in enumerate(ds):
-        if str(column) not in row:
-            raise DataError(f"{source}: no column {column!r} (the source's column); columns: {sorted(row)}")
-        text = row[str(column)]
-        if not isinstance(text, str):
-            raise DataError(f"{source}, example {i}: {column!r} is not a string")
-        yield text, f"{source}, example {i}"
+
+def _column_text(row: dict, column: str | int, where: str, noun: str) -> str:
+    """The text in ``column`` of a JSON object (``noun`` "key") or dataset row ("column"); DataError naming
+    ``where`` otherwise."""
+    if str(column) not in row:
+        raise DataError(f"{where}: no {noun} {column!r} (the source's column); found {sorted(row)}")
+    text = row[str(column)]
+    if not isinstance(text, str):
+        raise DataError(f"{where}: {column!r} is not a string")
+    return text
