@@ -1,0 +1,41 @@
+"""The shipped example configs validate against the schema (a renamed key or recipe breaks them here, not
+in a user's two-hour run)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from taskdistil.config import RunConfig
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+def test_examples_exist():
+    assert {p.name for p in EXAMPLES} >= {"sst2.yaml", "sst2-zoo.yaml", "sst2-transfer.yaml", "mrpc.yaml"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_config_validates(path, shared_data):
+    tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    tree["data"]["dir"] = str(shared_data)
+    config = RunConfig.model_validate(tree)
+    assert config.students and len({s.name for s in config.students}) == len(config.students)
+
+
+def test_zoo_names_start_with_their_kind_and_every_recipe_has_three_seeds(shared_data):
+    tree = yaml.safe_load((EXAMPLES[0].parent / "sst2-zoo.yaml").read_text(encoding="utf-8"))
+    tree["data"]["dir"] = str(shared_data)
+    config = RunConfig.model_validate(tree)
+    seeds: dict[str, set[int]] = {}
+    for student in config.students:
+        assert student.name.startswith(student.kind + "-"), student.name
+        seeds.setdefault(re.sub(r"-s\d+$", "", student.name), set()).add(student.seed)
+    assert {"transformer-pkd-skip", "transformer-kd", "transformer-finetune", "bilstm-xtremedistil",
+            "bilstm-single-stage"} <= set(seeds)
+    assert all(s == {1, 2, 3} for s in seeds.values()), seeds
+    kinds = {s.kind for s in config.students}
+    assert kinds == {"bilstm", "cnn", "transformer"}
