@@ -104,12 +104,19 @@ def main() -> None:
     parser.add_argument("--student-threads", type=int, default=1, help="torch threads per student")
     parser.add_argument("--prepare-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="train and examine nothing: rewrite --out from the run's existing report.json")
     args = parser.parse_args()
     tree = yaml.safe_load(args.config.read_text())
     run_dir = REPO / tree["run_dir"].replace("${name}", tree["name"])
     log_dir = REPO / "runs" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     config = str(args.config)
+    if args.summarise_only:
+        previous = read_json(args.out) if args.out.is_file() else {}
+        write_results(args.out, run_dir, previous.get("seconds_this_invocation", {}),
+                      previous.get("command", "python bench/zoo.py"))
+        return
     seconds = {}
     for stage in ("teacher", "transfer", "annotate"):
         seconds[stage] = round(cli(stage, config, threads=args.prepare_threads,
@@ -128,6 +135,11 @@ def main() -> None:
         seconds.update({f"distill:{n}": round(s, 1) for n, s in zip(names, pool.map(distill, names))})
     seconds["run (export + exam)"] = round(cli("run", config, threads=args.prepare_threads,
                                                log=log_dir / f"{tree['name']}-run.log"), 1)
+    write_results(args.out, run_dir, seconds, "python bench/zoo.py " + " ".join(sys.argv[1:]))
+
+
+def write_results(out: Path, run_dir: Path, seconds: dict, command: str) -> None:
+    """zoo.json from the run's report.json, and a markdown table of it on stderr."""
     report = read_json(run_dir / "report.json")
     teacher = next(m for m in report["models"] if m["role"] == "teacher" and m["runtime"] == "torch")
     result = {
@@ -141,13 +153,18 @@ def main() -> None:
         "timing": report["timing"],
         "seconds_this_invocation": seconds,
         "std": "sample standard deviation over seeds",
-        "command": "python bench/zoo.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
     }
-    write_json(args.out, result)
+    write_json(out, result)
+    print("| recipe | test accuracy (mean ± std) | per seed | params | batch-1 ms | x faster bs 1 | x faster bs 32 |\n"
+          "|---|---|---|---|---|---|---|", file=sys.stderr)
+    print(f"| teacher | {100 * result['teacher']['accuracy']:.2f} | | {teacher['parameters'] / 1e6:.2f}M | "
+          f"{teacher['latency']['1']['1']['p50_ms']:.2f} | 1 | 1 |", file=sys.stderr)
     for name, r in sorted(result["recipes"].items()):
-        print(f"{name:28s} {100 * r['mean']:.2f} ± {100 * r['std']:.2f} (n={r['seeds']})  "
-              f"x{r['latency_ratio_bs1']} bs1  x{r['latency_ratio_bs32']} bs32", file=sys.stderr)
+        seeds = " / ".join(f"{100 * a:.2f}" for a in r["accuracy_by_student"].values())
+        print(f"| {name} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {seeds} | {r['parameters'] / 1e6:.2f}M | "
+              f"{r['p50_ms_bs1']:.2f} | {r['latency_ratio_bs1']:.1f} | {r['latency_ratio_bs32']:.1f} |", file=sys.stderr)
 
 
 if __name__ == "__main__":
