@@ -247,11 +247,26 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
     def body(stage_dir: Path) -> dict:
         texts = TransferSet(run.transfer_dir)
         teacher = Teacher.load(run.teacher_model_dir)
-        return annotate(teacher, texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
-                        texts.too_long(c.data.too_long), texts.where, layers=layers)
+        summary = annotate(teacher, texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
+                           texts.too_long(c.data.too_long), texts.where, layers=layers)
+        warn_flat_states(summary.get("hidden_spread", {}))
+        return summary
 
     return run.stage("annotate", run.annotate_dir, key_inputs, body, force,
                      damage=lambda stage_dir: _annotation_damage(stage_dir, layers), every_rank=True)
+
+
+# Below this share of variance in its mean square a stored [CLS] state counts as constant (annotate warns).
+FLAT_SPREAD = 1e-3
+
+
+def warn_flat_states(spread: dict[str, float]) -> None:
+    """Log a warning naming the teacher layers whose stored [CLS] state is (almost) one constant vector."""
+    flat = {layer: value for layer, value in spread.items() if value < FLAT_SPREAD}
+    if flat:
+        log(f"[annotate] warning: the teacher's [CLS] state hardly varies across examples at layer(s) "
+            f"{', '.join(flat)} (variance / mean square: {', '.join(f'{v:.1e}' for v in flat.values())}); "
+            "Patient KD and representation losses on it carry little signal (BENCHMARKS.md, \"Student zoo\")")
 
 
 def teacher_hidden_layers(run: Run) -> list[int]:

@@ -18,7 +18,7 @@ from taskdistil.export.onnx import export_onnx, max_abs_diff
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json
 from taskdistil.losses import PatientLoss
-from taskdistil.pipeline import Run, student_settings, teacher_hidden_layers
+from taskdistil.pipeline import FLAT_SPREAD, Run, warn_flat_states, student_settings, teacher_hidden_layers
 from taskdistil.students.tokenizer import WordPieceTokenizer
 from taskdistil.students.transformer import TransformerStudent, initial_layers, layer_map, student_layers
 from taskdistil.teacher.annotate import SHARDS, HiddenStore, LogitStore, annotate
@@ -294,7 +294,9 @@ def _annotate(teacher, out, layers=(3, 1)):
 def test_annotation_stores_the_teachers_cls_states(teacher, tmp_path, calls):
     out = tmp_path / "ann"
     summary = _annotate(teacher, out)
+    spread = summary.pop("hidden_spread")
     assert summary == {"count": 10, "shards": 3, "num_labels": 3, "hidden_layers": [3, 1]}
+    assert set(spread) == {"3", "1"} and all(0 < value < 1 for value in spread.values())
     assert sum(calls) == 10  # logits and states from the same forward passes
     index = json.loads((out / SHARDS).read_text())
     assert index["hidden"]["layers"] == [3, 1] and sorted(index["hidden"]["shards"]) == HIDDEN_SHARDS
@@ -316,6 +318,28 @@ def test_annotation_stores_the_teachers_cls_states(teacher, tmp_path, calls):
     # the logits are those of an annotation without states
     np.testing.assert_allclose(LogitStore(out)[np.arange(10)], teacher.logits(teacher.encode(TEXTS)),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_spread_tells_a_constant_state_from_a_varying_one(teacher, tmp_path):
+    """spread = sum_d Var(h_d) / sum_d E(h_d^2), over all stored rows (every shard), per layer."""
+    out = tmp_path / "ann"
+    _annotate(teacher, out, layers=(1, 2))
+    store = HiddenStore(out)
+    rows = np.concatenate([np.asarray(s, dtype=np.float64) for s in store.shards])  # (10, 2, H)
+    expected = rows.var(axis=0).sum(axis=1) / np.square(rows).mean(axis=0).sum(axis=1)
+    assert store.spread() == pytest.approx(dict(zip([1, 2], expected)), rel=1e-9)
+    constant = np.broadcast_to(rows[:1], rows.shape).astype(np.float16)  # every text: the first text's states
+    for shard_name, start in (("hidden-00000.npy", 0), ("hidden-00001.npy", 4), ("hidden-00002.npy", 8)):
+        np.save(out / shard_name, np.ascontiguousarray(constant[start:start + 4]))
+    assert max(HiddenStore(out).spread().values()) < 1e-12
+
+
+def test_flat_states_are_named_in_a_warning(capsys):
+    warn_flat_states({"2": 6.5e-6, "4": 0.55})
+    err = capsys.readouterr().err
+    assert "hardly varies across examples at layer(s) 2 (variance / mean square: 6.5e-06)" in err
+    warn_flat_states({"4": 0.55})
+    assert capsys.readouterr().err == ""
 
 
 def test_student_layers_line_up_with_stored_teacher_layers(teacher, tmp_path):
@@ -396,6 +420,8 @@ def test_pipeline_with_a_patient_kd_student(tmp_path, sst2_small, deep_base, cap
 
     annotate_manifest = read_json(run_dir / "annotations" / "manifest.json")
     assert annotate_manifest["inputs"]["hidden_layers"] == [1]
+    spread = annotate_manifest["outputs"]["hidden_spread"]["1"]  # a random BERT's [CLS] varies with the text
+    assert spread > FLAT_SPREAD and "hardly varies" not in err
     hidden = HiddenStore(run_dir / "annotations", verify=True)
     assert hidden.layers == [1] and len(hidden) == 300
     distill = read_json(run_dir / "students" / "pkd" / "manifest.json")

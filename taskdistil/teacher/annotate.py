@@ -83,6 +83,9 @@ def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_si
     summary = {"count": len(texts), "shards": n_shards, "num_labels": len(teacher.labels)}
     if layers:
         summary["hidden_layers"] = layers
+        if distributed.is_main():
+            summary["hidden_spread"] = {str(layer): round(value, 8)
+                                        for layer, value in HiddenStore(out_dir).spread().items()}
     return summary
 
 
@@ -260,3 +263,19 @@ class HiddenStore:
                                 "rerun `taskdistil annotate`")
         rows = _gather(self.shards, self.shard_size, idx, np.float16)  # (B, L, H)
         return rows[:, [self.layers.index(layer) for layer in layers]]
+
+    def spread(self) -> dict[int, float]:
+        """Per stored layer: how much its [CLS] state varies across examples, as the mean over dimensions of the
+        variance across examples divided by the mean square, sum_d Var_n(h_nd) / sum_d E_n(h_nd^2), in [0, 1].
+        Near 0, the state is one constant vector whatever the text (a [CLS] token no pre-training objective
+        used, e.g. in mean-pooled sentence encoders): matching it teaches a student next to nothing.
+        Streams the shards in float64 sums."""
+        total = np.zeros((len(self.layers), self.shards[0].shape[-1]))
+        total_sq = np.zeros_like(total)
+        for shard in self.shards:
+            rows = np.asarray(shard, dtype=np.float64)  # (n, L, H)
+            total += rows.sum(axis=0)
+            total_sq += np.square(rows).sum(axis=0)
+        mean, mean_sq = total / self.count, total_sq / self.count
+        variance = np.maximum(mean_sq - np.square(mean), 0.0)
+        return {layer: float(variance[i].sum() / max(mean_sq[i].sum(), 1e-30)) for i, layer in enumerate(self.layers)}
