@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import cli, recipe_name  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "transfer.json"
@@ -63,15 +62,6 @@ def variant_config(base: dict, variant: str, seeds: list[int], kinds: list[str])
          "train": {**bilstm["train"], "epochs": epochs}}
         for name, (origins, epochs) in ABLATION.items() for seed in seeds]
     return tree
-
-
-def cli(*args: str, threads: int, log: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    with log.open("a") as fh:
-        done = subprocess.run([sys.executable, "-m", "taskdistil", *args], stdout=fh, stderr=subprocess.STDOUT,
-                              env=env, check=False, cwd=REPO)
-    if done.returncode:
-        raise SystemExit(f"`taskdistil {' '.join(args)}` failed (rc {done.returncode}); see {log}")
 
 
 def test_accuracy(model_dir: Path, texts: list[str], gold: list[str]) -> float:
@@ -109,7 +99,7 @@ def score(config_path: Path, tree: dict) -> dict:
               "students": {}, "test_examples": len(gold)}
     for student in tree["students"]:
         acc = test_accuracy(run.student_model_dir(student["name"]), data.test.texts, gold)
-        group = re.sub(r"-s\d+$", "", student["name"])  # bilstm-s1 -> bilstm, bilstm-train-s1 -> bilstm-train
+        group = recipe_name(student["name"])  # bilstm-s1 -> bilstm, bilstm-train-s1 -> bilstm-train
         result["students"].setdefault(group, {})[str(student["seed"])] = round(acc, 4)
         manifest = read_json(run.student_dir(student["name"]) / "manifest.json")
         result.setdefault("train_seconds_last_attempt", {})[student["name"]] = manifest["seconds"]

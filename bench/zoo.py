@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,29 +33,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import cli, recipe_name  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
 
 CONFIG = REPO / "examples" / "sst2-zoo.yaml"
 RESULTS = REPO / "bench" / "results" / "zoo.json"
-SEED_SUFFIX = re.compile(r"-s\d+$")
 # Rough cost order (longest first), so that the last job to start is a short one.
 COST_ORDER = ("bilstm-xtremedistil", "bilstm-single-stage", "transformer-", "bilstm-tang", "cnn-")
-
-
-def recipe_name(student: str) -> str:
-    return SEED_SUFFIX.sub("", student)
-
-
-def cli(*args: str, threads: int, log: Path) -> float:
-    """Run one CLI command with ``threads`` torch threads; its seconds. Fails loudly with the log's path."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    t0 = time.perf_counter()
-    with log.open("a") as fh:
-        done = subprocess.run([sys.executable, "-m", "taskdistil", *args], stdout=fh, stderr=subprocess.STDOUT,
-                              env=env, check=False, cwd=REPO)
-    if done.returncode:
-        raise SystemExit(f"`taskdistil {' '.join(args)}` failed (rc {done.returncode}); see {log}")
-    return time.perf_counter() - t0
 
 
 def cost_rank(name: str) -> int:
@@ -66,31 +47,29 @@ def cost_rank(name: str) -> int:
 
 
 def summarise(report: dict, run_dir: Path) -> dict:
-    """Per recipe: quality over seeds (from the exam), per-seed accuracy, latency ratios, training seconds."""
-    rows = {m["name"]: m for m in report["models"] if m["runtime"] == "torch"}
+    """Per recipe: the exam's quality over seeds, per-seed accuracy, latency ratios, training seconds."""
+    rows = {m["name"]: m for m in report["models"] if m["runtime"] == "torch" and m["role"] != "teacher"}
     primary = report["primary_metric"]
-    recipes: dict[str, dict] = {}
-    for name, row in rows.items():
-        if row["role"] == "teacher":
-            continue
-        recipe = recipes.setdefault(recipe_name(name), {"members": []})
-        recipe["members"].append(name)
-    for name, recipe in recipes.items():
-        members = recipe.pop("members")
-        accs = {m: rows[m]["metrics"][primary] for m in members}
+    groups: dict[str, list[str]] = {}
+    for name in rows:
+        groups.setdefault(recipe_name(name), []).append(name)
+    recipes = {}
+    for name, members in groups.items():
+        quality = rows[members[0]]["quality"]  # the exam groups students whose settings differ only in name and seed
+        if sorted(quality["members"]) != sorted(members):
+            raise SystemExit(f"recipe {name}: the exam grouped {quality['members']} over seeds, not {members}")
         ratio = {bs: [rows[m]["ratios"]["vs_teacher"]["1"][bs] for m in members] for bs in ("1", "32")}
-        seconds = {m: read_json(run_dir / "students" / m / "manifest.json").get("seconds") for m in members}
         recipes[name] = {
-            "mean": round(statistics.fmean(accs.values()), 4),
-            "std": round(statistics.stdev(accs.values()), 4) if len(accs) > 1 else 0.0,
-            "seeds": len(accs),
+            "mean": round(quality["mean"], 4),
+            "std": round(quality["std"], 4),
+            "seeds": quality["seeds"],
             "latency_ratio_bs1": round(statistics.median(ratio["1"]), 2),
             "latency_ratio_bs32": round(statistics.median(ratio["32"]), 2),
-            "accuracy_by_student": {m: round(a, 4) for m, a in accs.items()},
+            "accuracy_by_student": {m: round(rows[m]["metrics"][primary], 4) for m in members},
             "p50_ms_bs1": round(statistics.median(rows[m]["latency"]["1"]["1"]["p50_ms"] for m in members), 3),
             "parameters": rows[members[0]]["parameters"],
             "disk_bytes": rows[members[0]]["disk_bytes"],
-            "train_seconds": seconds,
+            "train_seconds": {m: read_json(run_dir / "students" / m / "manifest.json").get("seconds") for m in members},
         }
     return recipes
 
@@ -164,7 +143,8 @@ def write_results(out: Path, run_dir: Path, seconds: dict, command: str) -> None
     for name, r in sorted(result["recipes"].items()):
         seeds = " / ".join(f"{100 * a:.2f}" for a in r["accuracy_by_student"].values())
         print(f"| {name} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | {seeds} | {r['parameters'] / 1e6:.2f}M | "
-              f"{r['p50_ms_bs1']:.2f} | {r['latency_ratio_bs1']:.1f} | {r['latency_ratio_bs32']:.1f} |", file=sys.stderr)
+              f"{r['p50_ms_bs1']:.2f} | {r['latency_ratio_bs1']:.1f} | {r['latency_ratio_bs32']:.1f} |",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

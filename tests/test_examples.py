@@ -11,7 +11,15 @@ import yaml
 
 from taskdistil.config import RunConfig
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
+
+
+def _validated(path: Path, data_dir: Path) -> RunConfig:
+    """The example's config over the shared data (the schema only: the teachers it adopts need not exist)."""
+    tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    tree["data"]["dir"] = str(data_dir)
+    return RunConfig.model_validate(tree)
 
 
 def test_examples_exist():
@@ -20,16 +28,12 @@ def test_examples_exist():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_config_validates(path, shared_data):
-    tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    tree["data"]["dir"] = str(shared_data)
-    config = RunConfig.model_validate(tree)
+    config = _validated(path, shared_data)
     assert config.students and len({s.name for s in config.students}) == len(config.students)
 
 
 def test_zoo_names_start_with_their_kind_and_every_recipe_has_three_seeds(shared_data):
-    tree = yaml.safe_load((EXAMPLES[0].parent / "sst2-zoo.yaml").read_text(encoding="utf-8"))
-    tree["data"]["dir"] = str(shared_data)
-    config = RunConfig.model_validate(tree)
+    config = _validated(EXAMPLES_DIR / "sst2-zoo.yaml", shared_data)
     seeds: dict[str, set[int]] = {}
     for student in config.students:
         assert student.name.startswith(student.kind + "-"), student.name

@@ -18,7 +18,7 @@ from taskdistil.export.onnx import export_onnx, max_abs_diff
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json
 from taskdistil.losses import PatientLoss
-from taskdistil.pipeline import FLAT_SPREAD, Run, warn_flat_states, student_settings, teacher_hidden_layers
+from taskdistil.pipeline import FLAT_SPREAD, Run, student_settings, teacher_hidden_layers, warn_flat_states
 from taskdistil.students.tokenizer import WordPieceTokenizer
 from taskdistil.students.transformer import TransformerStudent, initial_layers, layer_map, student_layers
 from taskdistil.teacher.annotate import SHARDS, HiddenStore, LogitStore, annotate
