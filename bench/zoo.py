@@ -38,12 +38,15 @@ from taskdistil.io import read_json, write_json  # noqa: E402
 
 CONFIG = REPO / "examples" / "sst2-zoo.yaml"
 RESULTS = REPO / "bench" / "results" / "zoo.json"
-# Rough cost order (longest first), so that the last job to start is a short one.
-COST_ORDER = ("bilstm-xtremedistil", "bilstm-single-stage", "transformer-", "bilstm-tang", "cnn-")
+# Recipes in rough cost order (longest first), so that the last job to start is a short one.
+COST_ORDER = ("bilstm-xtremedistil", "bilstm-single-stage", "transformer-pkd-skip", "transformer-kd",
+              "transformer-finetune", "hf-minilm3-kd", "bilstm-tang", "bilstm-xtremedistil-small",
+              "bilstm-single-stage-small", "cnn-kim")
 
 
 def cost_rank(name: str) -> int:
-    return next((i for i, prefix in enumerate(COST_ORDER) if name.startswith(prefix)), len(COST_ORDER))
+    recipe = recipe_name(name)
+    return COST_ORDER.index(recipe) if recipe in COST_ORDER else len(COST_ORDER)
 
 
 def summarise(report: dict, run_dir: Path) -> dict:
@@ -83,6 +86,9 @@ def main() -> None:
     parser.add_argument("--student-threads", type=int, default=1, help="torch threads per student")
     parser.add_argument("--prepare-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the students and stop: no export, exam or results (e.g. while other jobs load "
+                        "the machine; a later run finds them trained and times them on a quiet one)")
     parser.add_argument("--summarise-only", action="store_true",
                         help="train and examine nothing: rewrite --out from the run's existing report.json")
     args = parser.parse_args()
@@ -112,6 +118,8 @@ def main() -> None:
 
     with ThreadPoolExecutor(args.workers) as pool:
         seconds.update({f"distill:{n}": round(s, 1) for n, s in zip(names, pool.map(distill, names))})
+    if args.train_only:
+        return
     seconds["run (export + exam)"] = round(cli("run", config, threads=args.prepare_threads,
                                                log=log_dir / f"{tree['name']}-run.log"), 1)
     write_results(args.out, run_dir, seconds, "python bench/zoo.py " + " ".join(sys.argv[1:]))

@@ -6,6 +6,7 @@ error naming the key (``teacher.learning_rat``) and, for choices, the allowed va
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -273,7 +274,8 @@ HF_TRAIN = TrainConfig(
     epochs=4, batch_size=32, learning_rate=1e-4, optimizer="adamw", weight_decay=0.01, scheduler="linear",
     warmup_ratio=0.1, evals_per_epoch=2, grad_clip=1.0,
 )
-HF_DEFAULTS = {"layer_map": "skip"}
+HF_DEFAULTS = {"layer_map": "skip", "pooling": "cls"}
+HF_SETTINGS = ("layers", "layer_map")  # the transformer settings that hf students take too
 _LAYER_CHOICES = {"init_layers": ("first",), "layer_map": ("skip", "last")}
 
 
@@ -282,14 +284,16 @@ class StudentConfig(_Strict):
     the teacher's (embeddings, vocabulary, pooler and classifier too); its ``train`` defaults are
     ``TRANSFORMER_TRAIN``. ``layers``, ``init_layers`` and ``layer_map`` are its settings only. kind 'hf' wraps any
     Hugging Face encoder ``checkpoint`` (its own tokenizer and layers; ``taskdistil.students.hf_encoder``; ``train``
-    defaults ``HF_TRAIN``); of those settings it takes ``layer_map`` (Patient KD), and ``checkpoint`` is its alone."""
+    defaults ``HF_TRAIN``); of those settings it takes ``layers`` (keep the checkpoint's first k) and ``layer_map``
+    (Patient KD), and ``checkpoint`` is its alone."""
 
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
     recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
         None, description="a paper's settings (taskdistil.recipes) under the keys given here")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
     kind: Literal["bilstm", "cnn", "transformer", "hf"] = "bilstm"
-    layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3)")
+    layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3); hf: keep the "
+                               "checkpoint's first k layers (default: all of them)")
     init_layers: Literal["first"] | list[int] | None = Field(
         None, description="transformer: teacher layers (1-based) copied into the student's layers: 'first' "
         "(default: the teacher's first k, as in PKD) or a list of k layer numbers")
@@ -297,7 +301,8 @@ class StudentConfig(_Strict):
         None, description="transformer: teacher layers (1-based) that student layers 1..k-1 learn from under "
         "Patient KD: 'skip' (default: every N/k-th), 'last' (the k-1 below the top) or a list of k-1 numbers")
     checkpoint: str | None = Field(None, description="hf: the student's Hugging Face encoder checkpoint, a local "
-                                   "directory or a hub name (e.g. google/bert_uncased_L-2_H-128_A-2)")
+                                   "directory, a hub name (e.g. google/bert_uncased_L-2_H-128_A-2) or "
+                                   "embedded:minilm-l6 (the pre-trained MiniLM-L6, not fine-tuned)")
     transfer_origins: list[Literal["labeled", "unlabeled", "augmented"]] | None = Field(
         None, min_length=1, description="train on these rows of the transfer set only (default: all); one "
         "annotation then answers which ingredient buys how much")
@@ -319,7 +324,9 @@ class StudentConfig(_Strict):
     dropout: float = Field(0.1, ge=0, lt=1, description="hf: dropout before the classifier; transformer: hidden "
                            "dropout (attention dropout stays "
                            "the teacher's)")
-    pooling: Literal["last", "max", "mean"] = Field("last", description="bilstm: how states become one vector")
+    pooling: Literal["last", "max", "mean", "cls"] = Field(
+        "last", description="how states become one vector; bilstm: last, max or mean; hf: cls (the default: the "
+        "checkpoint's pooler, else the [CLS] state) or mean (over the top layer's tokens)")
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="cnn: convolution widths")
     num_filters: int = Field(100, ge=1, description="cnn: filters per width")
     loss: LossConfig = LossConfig()
@@ -394,11 +401,13 @@ class StudentConfig(_Strict):
         if self.kind != "transformer":
             given = [k for k in TRANSFORMER_DEFAULTS if getattr(self, k) is not None]
             if given:
-                also = " and 'hf'" if given[0] in HF_DEFAULTS else ""
+                also = " and 'hf'" if given[0] in HF_SETTINGS else ""
                 raise ValueError(f"{given[0]} is a setting of kind 'transformer'{also} students (this one is "
                                  f"{self.kind!r})")
             if self.loss.pkd_weight:
                 raise ValueError("loss.pkd_weight (Patient KD) needs kind 'transformer' or 'hf'")
+            if self.pooling == "cls":
+                raise ValueError(f"pooling 'cls' is a setting of kind 'hf' students (this one is {self.kind!r})")
             return self
         if self.tokenizer != "wordpiece" or self.embeddings != "svd":
             raise ValueError("kind 'transformer' uses the teacher's WordPiece vocabulary and embeddings: leave "
@@ -420,10 +429,16 @@ class StudentConfig(_Strict):
         if not self.checkpoint:
             raise ValueError("kind 'hf' needs the key 'checkpoint': a Hugging Face encoder checkpoint (a local "
                              "directory or a hub name)")
-        given = [k for k in TRANSFORMER_DEFAULTS if k not in HF_DEFAULTS and getattr(self, k) is not None]
+        given = [k for k in TRANSFORMER_DEFAULTS if k not in HF_SETTINGS and getattr(self, k) is not None]
         if given:
             raise ValueError(f"{given[0]} is a setting of kind 'transformer' students (an hf student's layers are "
                              f"its checkpoint's)")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling: an hf student pools by 'cls' (its pooler or [CLS] state) or 'mean', got "
+                             f"{self.pooling!r}")
+        if isinstance(self.layer_map, list) and self.layers is not None and len(self.layer_map) != self.layers - 1:
+            raise ValueError(f"layer_map: a student of {self.layers} layers matches {self.layers - 1} teacher layers "
+                             f"(all but its top one), got {len(self.layer_map)}: {self.layer_map}")
         if self.tokenizer != "wordpiece" or self.embeddings != "svd":
             raise ValueError("kind 'hf' uses its checkpoint's own tokenizer and embeddings: leave tokenizer and "
                              "embeddings at their defaults")
@@ -648,14 +663,25 @@ def check_inputs_exist(config: RunConfig) -> None:
         raise ConfigError(f"teacher.model: no such directory: {teacher}")
     if teacher.startswith("embedded:") and teacher != EMBEDDED_TEACHER:
         raise ConfigError(f"teacher.model: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
-    for student in config.students:  # hf students' checkpoints given as local paths (else: hub names)
-        if student.checkpoint is None or not _looks_like_path(student.checkpoint):
+    for student in config.students:  # hf students' checkpoints: embedded or local paths (else: hub names)
+        if student.checkpoint is None:
             continue
-        key, path = f"students.{student.name}.checkpoint", Path(os.path.expanduser(student.checkpoint))
+        key, name = f"students.{student.name}.checkpoint", student.checkpoint
+        if name.startswith("embedded:") and name != EMBEDDED_TEACHER:
+            raise ConfigError(f"{key}: unknown embedded model {name!r}, allowed: {EMBEDDED_TEACHER!r}")
+        if name != EMBEDDED_TEACHER and not _looks_like_path(name):
+            continue
+        from taskdistil.teacher.model import resolve_checkpoint
+
+        path = Path(resolve_checkpoint(name, key))
         if not path.is_dir():
-            raise ConfigError(f"{key}: no such directory: {student.checkpoint}")
+            raise ConfigError(f"{key}: no such directory: {name}")
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{key}: {student.checkpoint} is not a Hugging Face checkpoint (no config.json)")
+            raise ConfigError(f"{key}: {name} is not a Hugging Face checkpoint (no config.json)")
+        depth = json.loads((path / "config.json").read_text()).get("num_hidden_layers")
+        if student.layers is not None and isinstance(depth, int) and student.layers > depth:
+            raise ConfigError(f"students.{student.name}.layers: {student.layers}, but the checkpoint {name} has "
+                              f"{depth} layers")
 
 
 def _looks_like_path(name: str) -> bool:

@@ -388,7 +388,7 @@ def _hf_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer)
 
     key = f"students.{student.name}.checkpoint"
     model = HFEncoderStudent.from_checkpoint(student.checkpoint, len(teacher.labels), tokenizer.pad_id,
-                                             student.dropout, key)
+                                             student.dropout, key, layers=student.layers, pooling=student.pooling)
     if tokenizer.pairs and getattr(model.encoder.config, "type_vocab_size", 0) > 1:  # pairs with token types
         try:
             model.config.sep_id = tokenizer.pair_separator()

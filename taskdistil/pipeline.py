@@ -339,6 +339,7 @@ def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), e
 
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
     from taskdistil.distill import distill_student
+    from taskdistil.teacher.model import resolve_checkpoint
 
     c = run.config
     # unset optional settings (seed: inherit the run's) leave keys of earlier runs as they were
@@ -349,8 +350,8 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
                   "data": run.data_reading()}
     if student.vectors:
         key_inputs["vectors"] = source_fingerprint(c.data_file(student.vectors))
-    checkpoint = Path(student.checkpoint).expanduser() if student.checkpoint else None
-    if checkpoint is not None and checkpoint.is_dir():  # a local hf checkpoint: its files, not just its path
+    checkpoint = Path(resolve_checkpoint(student.checkpoint)) if student.checkpoint else None
+    if checkpoint is not None and checkpoint.is_dir():  # a local or embedded hf checkpoint: its files, not its path
         key_inputs["checkpoint"] = sha256_json([(str(p.relative_to(checkpoint)), sha256_file(p))
                                                 for p in sorted(checkpoint.rglob("*")) if p.is_file()])
 

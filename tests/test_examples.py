@@ -39,7 +39,7 @@ def test_zoo_names_start_with_their_kind_and_every_recipe_has_three_seeds(shared
         assert student.name.startswith(student.kind + "-"), student.name
         seeds.setdefault(re.sub(r"-s\d+$", "", student.name), set()).add(student.seed)
     assert {"transformer-pkd-skip", "transformer-kd", "transformer-finetune", "bilstm-xtremedistil",
-            "bilstm-single-stage"} <= set(seeds)
+            "bilstm-single-stage", "bilstm-xtremedistil-small", "bilstm-single-stage-small"} <= set(seeds)
     assert all(s == {1, 2, 3} for s in seeds.values()), seeds
     kinds = {s.kind for s in config.students}
-    assert kinds == {"bilstm", "cnn", "transformer"}
+    assert kinds == {"bilstm", "cnn", "transformer", "hf"}

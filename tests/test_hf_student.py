@@ -86,7 +86,14 @@ def test_hf_config_defaults_and_stage_keys():
     ({"checkpoint": "google/bert_uncased_L-2_H-128_A-2"}, r"checkpoint is a setting of kind 'hf' students \(this "
                                                           r"one is 'bilstm'\)"),
     ({"kind": "transformer", "checkpoint": "x/y"}, "checkpoint is a setting of kind 'hf'.*'transformer'"),
-    ({"kind": "hf", "checkpoint": "x/y", "layers": 2}, "layers is a setting of kind 'transformer' students"),
+    ({"kind": "hf", "checkpoint": "x/y", "init_layers": "first"}, "init_layers is a setting of kind 'transformer' "
+                                                                   "students"),
+    ({"kind": "hf", "checkpoint": "x/y", "pooling": "max"}, "an hf student pools by 'cls' .* or 'mean', got 'max'"),
+    ({"kind": "hf", "checkpoint": "x/y", "layers": 3, "layer_map": [1]}, "layer_map: a student of 3 layers matches 2"),
+    ({"pooling": "cls"}, "pooling 'cls' is a setting of kind 'hf' students"),
+    ({"kind": "hf", "checkpoint": "embedded:minilm-l12"}, r"students\.h\.checkpoint: unknown embedded model"),
+    ({"kind": "hf", "checkpoint": "embedded:minilm-l6", "layers": 7},
+     r"students\.h\.layers: 7, but the checkpoint embedded:minilm-l6 has 6 layers"),
     ({"kind": "hf", "checkpoint": "x/y", "tokenizer": "word"}, "kind 'hf' uses its checkpoint's own tokenizer"),
     ({"kind": "hf", "checkpoint": "./no/such/dir"}, r"students\.h\.checkpoint: no such directory: \./no/such/dir"),
 ])
@@ -188,6 +195,47 @@ def test_teacher_hidden_layers_include_hf_students(tmp_path, hf_checkpoint):
     (unknown / "config.json").write_text(json.dumps({"model_type": "no-such-encoder"}))
     with pytest.raises(ConfigError, match=r"students\.h\.checkpoint: cannot load the Hugging Face checkpoint"):
         teacher_hidden_layers(run_with([{**hf, "checkpoint": str(unknown), "loss": {"pkd_weight": 1}}]))
+    with pytest.raises(ConfigError, match=r"students\.h\.loss\.pkd_weight: .* >= 2 layers"):  # layers: its depth
+        teacher_hidden_layers(run_with([{**hf, "layers": 1, "loss": {"pkd_weight": 1}}]))
+
+
+def test_layers_keep_the_checkpoints_bottom_and_mean_pooling_averages_tokens(hf_checkpoint):
+    from transformers import BertModel
+
+    tokenizer = checkpoint_tokenizer(str(hf_checkpoint), 64)
+    ids, mask = pad_ids(tokenizer.encode(TEXTS), tokenizer.pad_id)
+    student = HFEncoderStudent.from_checkpoint(str(hf_checkpoint), num_labels=2, pad_id=tokenizer.pad_id, layers=1,
+                                               pooling="mean").eval()
+    assert student.num_layers == 1 and student.config.encoder["num_hidden_layers"] == 1
+    reference = BertModel.from_pretrained(hf_checkpoint).eval()  # both layers
+    with torch.no_grad():
+        out = student(ids, mask)
+        first = reference(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[1]
+        exported = student.export_forward(ids, mask)
+    torch.testing.assert_close(out.layer_cls[:, 0], first[:, 0], rtol=0, atol=1e-6)  # layer 1 is the checkpoint's
+    weights = mask.unsqueeze(-1).float()
+    torch.testing.assert_close(out.pooled, (first * weights).sum(1) / weights.sum(1), rtol=0, atol=1e-6)
+    assert not torch.allclose(out.pooled, first[:, 0])  # padding excluded, every token counted
+    torch.testing.assert_close(exported, out.logits, rtol=0, atol=1e-6)
+    rebuilt = HFEncoderStudent(student.config)  # what a saved student's config.json rebuilds: 1 layer, mean pooling
+    rebuilt.load_state_dict(student.state_dict())
+    torch.testing.assert_close(rebuilt.eval()(ids, mask).logits, out.logits, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match=r"^students\.h\.layers: 3, but the checkpoint .* has 2 layers"):
+        HFEncoderStudent.from_checkpoint(str(hf_checkpoint), 2, tokenizer.pad_id, key="students.h.checkpoint",
+                                         layers=3)
+
+
+def test_the_embedded_pretrained_minilm_is_a_checkpoint():
+    from safetensors import safe_open
+
+    from taskdistil.teacher.model import resolve_checkpoint
+
+    student = HFEncoderStudent.from_checkpoint("embedded:minilm-l6", num_labels=2, pad_id=0, layers=2)
+    assert (student.num_layers, student.hidden_size) == (2, 384)
+    with safe_open(f"{resolve_checkpoint('embedded:minilm-l6')}/model.safetensors", "pt") as weights:
+        for name in ("encoder.layer.1.output.dense.weight", "embeddings.word_embeddings.weight"):
+            torch.testing.assert_close(student.encoder.state_dict()[name], weights.get_tensor(name), rtol=0, atol=0)
+    assert checkpoint_tokenizer("embedded:minilm-l6", 32).encode(["a fine film"])[0][0] == 101  # [CLS]
 
 
 # -- end to end ---------------------------------------------------------------------------------------

@@ -1,7 +1,12 @@
 """A student from any Hugging Face encoder checkpoint (kind ``hf``), e.g. BERT-Tiny/Mini/Small (Turc et al. 2019):
 
     ids -> the checkpoint's encoder (``AutoModel``: embeddings, k layers, its pooler if it has one)
-        -> pooled state (the pooler's output, else the [CLS] state) -> dropout -> linear -> logits
+        -> pooled state -> dropout -> linear -> logits
+
+The pooled state is the pooler's output, else the [CLS] state (``pooling: cls``), or the mean of the top layer's
+token states (``pooling: mean``: for checkpoints pre-trained as mean-pooled sentence encoders, such as the
+embedded MiniLM-L6, whose [CLS] hardly varies between texts). ``layers: k`` keeps the checkpoint's first k layers
+(embeddings and pooler included), as Patient KD initialises its students from the bottom of pre-trained BERT.
 
 It has its own tokenizer (the checkpoint's fast tokenizer, saved into the student directory) and its own hidden
 size H_s. Besides the logits it returns the [CLS] state after each of its k layers, which Patient KD (Sun et al.
@@ -34,7 +39,7 @@ import torch
 from torch import nn
 
 from taskdistil.data.pairs import segment_ids
-from taskdistil.errors import ConfigError
+from taskdistil.errors import ArtifactError, ConfigError
 from taskdistil.students.output import StudentOutput
 
 if TYPE_CHECKING:
@@ -54,6 +59,7 @@ class HFEncoderConfig:
     pad_id: int = 0
     dropout: float = 0.1  # before the classifier (the encoder keeps its checkpoint's dropout settings)
     sep_id: int | None = None  # sentence pairs with token types: type 1 after the first separator
+    pooling: str = "cls"  # cls: the pooler's output, else the [CLS] state | mean: mean of the top layer's tokens
 
 
 class HFEncoderStudent(nn.Module):
@@ -83,16 +89,22 @@ class HFEncoderStudent(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, name: str, num_labels: int, pad_id: int, dropout: float = 0.1,
-                        key: str = "checkpoint", sep_id: int | None = None) -> "HFEncoderStudent":
-        """The checkpoint's encoder weights (a local directory or a hub name) under a fresh classification head."""
+                        key: str = "checkpoint", sep_id: int | None = None, layers: int | None = None,
+                        pooling: str = "cls") -> "HFEncoderStudent":
+        """The checkpoint's encoder weights (a local directory, a hub name or ``embedded:minilm-l6``) under a fresh
+        classification head; ``layers``: keep its first k layers only."""
         from transformers import AutoModel
 
-        path = os.path.expanduser(name)
+        depth = int(checkpoint_config(name, key).num_hidden_layers)
+        if layers is not None and layers > depth:
+            raise ConfigError(f"{key.rsplit('.', 1)[0]}.layers: {layers}, but the checkpoint {name} has {depth} layers")
+        kept = {} if layers is None else {"num_hidden_layers": layers}  # from_pretrained drops the layers above
         try:
-            pretrained = AutoModel.from_pretrained(path, trust_remote_code=False, dtype=torch.float32)
+            pretrained = AutoModel.from_pretrained(resolve_name(name, key), trust_remote_code=False,
+                                                   dtype=torch.float32, **kept)
         except (OSError, ValueError) as err:
             raise ConfigError(_cannot_load(key, name, err)) from None
-        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id))
+        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id, pooling))
         model.encoder.load_state_dict(pretrained.state_dict())
         return model
 
@@ -120,18 +132,33 @@ class HFEncoderStudent(nn.Module):
         out = self.encoder(**self._inputs(input_ids, attention_mask), output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
         layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
-        pooled = _pooled(out)  # (B, H)
+        pooled = _pooled(out, attention_mask, self.config.pooling)  # (B, H)
         return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
 
     def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Inference logits without the per-layer states (equal to ``forward(...).logits`` in eval mode)."""
-        return self.classifier(_pooled(self.encoder(**self._inputs(input_ids, attention_mask))))
+        out = self.encoder(**self._inputs(input_ids, attention_mask))
+        return self.classifier(_pooled(out, attention_mask, self.config.pooling))
 
 
-def _pooled(out) -> torch.Tensor:
-    """The encoder's pooler output if it has a pooler (BERT: tanh(W h_[CLS] + b)), else the [CLS] state."""
+def _pooled(out, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """cls: the encoder's pooler output if it has a pooler (BERT: tanh(W h_[CLS] + b)), else the [CLS] state;
+    mean: sum_t m_t h_t / sum_t m_t over the top layer's states h_t (m: the attention mask)."""
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)  # (B, T, 1)
+        return (out.last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
     pooled = getattr(out, "pooler_output", None)
     return out.last_hidden_state[:, 0] if pooled is None else pooled
+
+
+def resolve_name(name: str, key: str = "checkpoint") -> str:
+    """A checkpoint name as ``from_pretrained`` takes it: ``embedded:minilm-l6`` -> its package directory."""
+    from taskdistil.teacher.model import resolve_checkpoint
+
+    try:
+        return resolve_checkpoint(name, key)
+    except ArtifactError as err:
+        raise ConfigError(str(err)) from None
 
 
 def portable_config(hf_config) -> dict:
@@ -144,7 +171,7 @@ def checkpoint_config(name: str, key: str = "checkpoint"):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(os.path.expanduser(name), trust_remote_code=False)
+        return AutoConfig.from_pretrained(resolve_name(name, key), trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ConfigError(_cannot_load(key, name, err)) from None
 
@@ -158,7 +185,7 @@ def checkpoint_tokenizer(name: str, max_length: int, key: str = "checkpoint"):
 
     _quiet_transformers()
     try:
-        hf_tokenizer = AutoTokenizer.from_pretrained(os.path.expanduser(name), trust_remote_code=False)
+        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_name(name, key), trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise ConfigError(_cannot_load(key, name, err)) from None
     return HFTokenizer.from_checkpoint(hf_tokenizer, max_length, key)
@@ -186,6 +213,7 @@ def _cannot_load(key: str, name: str, err: Exception) -> str:
 
 
 def student_pkd_layers(student: StudentConfig, teacher_depth: int) -> list[int]:
-    """The Patient KD layer map of an hf student (its depth read from its checkpoint's config)."""
-    hf_config = checkpoint_config(student.checkpoint, f"students.{student.name}.checkpoint")
-    return pkd_layer_map(student, int(hf_config.num_hidden_layers), teacher_depth)
+    """The Patient KD layer map of an hf student (its depth: ``layers``, else read from its checkpoint's config)."""
+    depth = student.layers or checkpoint_config(student.checkpoint, f"students.{student.name}.checkpoint"
+                                                ).num_hidden_layers
+    return pkd_layer_map(student, int(depth), teacher_depth)

