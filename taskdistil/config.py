@@ -231,8 +231,9 @@ XTREMEDISTIL_LAYER = (7, 12)  # XtremeDistil's best representation layer: 7 of a
 class StageConfig(_Strict):
     """One stage of multi-stage training (XtremeDistil, Mukherjee & Hassan Awadallah 2020), run by the one loop.
 
-    objective: ``representation`` (the student's pooled state -> GELU projection -> the teacher's [CLS] state of
-    ``teacher_layer``; ``RepresentationLoss``), ``logits`` (the student's ``loss`` section: ``DistillLoss``, plus
+    objective: ``representation`` (the student's pooled state -> GELU projection -> the teacher's state of
+    ``teacher_layer``: its [CLS] state, or with ``teacher_pooling: mean`` the mean of its token states;
+    ``RepresentationLoss``), ``logits`` (the student's ``loss`` section: ``DistillLoss``, plus
     Patient KD for transformers), ``hard_distill`` (CE to the teacher's argmax: ``HardDistillation``) or
     ``hard_labels`` (CE to gold labels, unlabeled rows ignored: ``HardCE``). ``train``: keys over the student's
     ``train`` (resolved when the student is validated, so it always holds every key). ``unfreeze: gradual``
@@ -242,14 +243,19 @@ class StageConfig(_Strict):
     objective: Literal["representation", "logits", "hard_distill", "hard_labels"]
     teacher_layer: int | None = Field(None, ge=1, description="representation: the teacher layer (1-based) "
                                       "learned; default ceil(7/12 of the teacher's depth), XtremeDistil's 7 of 12")
+    teacher_pooling: Literal["cls", "mean"] | None = Field(
+        None, description="representation: the teacher state learned: 'cls' (default: the [CLS] state, as "
+        "XtremeDistil) or 'mean' (the mean of the layer's token states: for teachers whose [CLS] hardly varies, "
+        "such as mean-pooled sentence encoders)")
     unfreeze: Literal["all", "gradual"] = "all"
     train: TrainConfig | None = None
 
     @model_validator(mode="after")
     def _layer_for_representation(self) -> "StageConfig":
-        if self.teacher_layer is not None and self.objective != "representation":
-            raise ValueError(f"teacher_layer is a setting of objective 'representation' (this stage is "
-                             f"{self.objective!r})")
+        for key in ("teacher_layer", "teacher_pooling"):
+            if getattr(self, key) is not None and self.objective != "representation":
+                raise ValueError(f"{key} is a setting of objective 'representation' (this stage is "
+                                 f"{self.objective!r})")
         return self
 
     def resolved_teacher_layer(self, depth: int, key: str) -> int:

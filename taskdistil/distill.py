@@ -291,20 +291,20 @@ def _reached_groups(model: nn.Module, trained: nn.Module, loss_fn, idx: np.ndarr
 
 
 def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher, data) -> dict:
-    """{stage number: (teacher layer, HiddenStore, the teacher's dev [CLS] states (N_dev, H))} of the
+    """{stage number: (teacher state name, HiddenStore, the teacher's dev states (N_dev, H))} of the
     representation stages; the dev states are computed here, once, while the teacher is loaded."""
     from taskdistil.pipeline import representation_stages
-    from taskdistil.teacher.annotate import teacher_states
+    from taskdistil.teacher.annotate import sorted_states, state_name, teacher_states
 
     stages = representation_stages(student)
     if not stages:
         return {}
     depth = teacher.model.config.num_hidden_layers
     numbers = [i for i, stage in enumerate(student.stages, 1) if stage.objective == "representation"]
-    layers = [stage.resolved_teacher_layer(depth, key) for key, stage in stages]
+    layers = [state_name(stage.resolved_teacher_layer(depth, key), stage.teacher_pooling) for key, stage in stages]
     hidden = _hidden_store(run, student, layers)
     config = run.config
-    order = sorted(set(layers))
+    order = sorted_states(layers)
     states = teacher_states(teacher, data.dev.texts, order, config.annotate.batch_size,
                             config.data.too_long, data.dev.where)  # (N_dev, L, H)
     return {n: (layer, hidden, torch.from_numpy(np.ascontiguousarray(states[:, order.index(layer)])))
@@ -313,10 +313,10 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
 
 def _hidden_store(run: "Run", student: StudentConfig, layers: list[int]):
     """The cached teacher [CLS] states (checksums verified), checked to hold ``layers``."""
-    from taskdistil.teacher.annotate import HiddenStore
+    from taskdistil.teacher.annotate import HiddenStore, sorted_states
 
     hidden = HiddenStore(run.annotate_dir, verify=True)
-    missing = sorted(set(layers) - set(hidden.layers))
+    missing = sorted_states(set(layers) - set(hidden.layers))
     if missing:
         raise StageError(f"{run.annotate_dir}: the annotations hold teacher layers {hidden.layers}, student "
                          f"{student.name!r} needs {missing}; rerun `taskdistil annotate`")
@@ -327,7 +327,7 @@ def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets:
               unfreezing: GradualUnfreezing | None) -> None:
     from taskdistil.pipeline import log
 
-    what = f"teacher layer {targets[number][0]}" if stage.objective == "representation" else ""
+    what = f"teacher state {targets[number][0]}" if stage.objective == "representation" else ""
     if unfreezing is not None:
         what += (", " if what else "") + f"gradual unfreezing of {len(unfreezing.groups)} parameter groups"
     log(f"[distill:{student.name}] stage {number}/{len(student.stages)}: {stage.objective}"

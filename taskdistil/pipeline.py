@@ -261,17 +261,20 @@ FLAT_SPREAD = 1e-3
 
 
 def warn_flat_states(spread: dict[str, float]) -> None:
-    """Log a warning naming the teacher layers whose stored [CLS] state is (almost) one constant vector."""
+    """Log a warning naming the stored teacher states (layer L: its [CLS] state; L:mean) that are (almost) one
+    constant vector."""
     flat = {layer: value for layer, value in spread.items() if value < FLAT_SPREAD}
     if flat:
-        log(f"[annotate] warning: the teacher's [CLS] state hardly varies across examples at layer(s) "
+        log(f"[annotate] warning: the teacher's state hardly varies across examples at layer(s) "
             f"{', '.join(flat)} (variance / mean square: {', '.join(f'{v:.1e}' for v in flat.values())}); "
-            "Patient KD and representation losses on it carry little signal (BENCHMARKS.md, \"Student zoo\")")
+            "Patient KD and representation losses on it carry little signal; a representation stage can learn "
+            "the mean of the layer's token states instead (teacher_pooling: mean; BENCHMARKS.md, \"Student zoo\")")
 
 
-def teacher_hidden_layers(run: Run) -> list[int]:
-    """Teacher layers (1-based, sorted) whose [CLS] states the students need, [] if none: the union of the
-    Patient KD students' layer maps (transformer and hf students) and the representation stages' ``teacher_layer``s.
+def teacher_hidden_layers(run: Run) -> list:
+    """The teacher states the students need (``annotate.TeacherState`` names: layer L for its [CLS] state, "L:mean"),
+    [] if none: the union of the Patient KD students' layer maps (transformer and hf students: [CLS] states) and
+    the representation stages' ``teacher_layer``s (pooled by their ``teacher_pooling``).
 
     Every transformer student's layer settings, every Patient KD hf student's layer map and every representation
     stage's layer are checked against the teacher here, before any annotation, so an impossible layer fails early
@@ -282,10 +285,11 @@ def teacher_hidden_layers(run: Run) -> list[int]:
     if not students:
         return []
     from taskdistil.students.transformer import bert_depth, student_layers
+    from taskdistil.teacher.annotate import sorted_states, state_name
 
     config_path = run.teacher_model_dir / "config.json"
     config = read_json(config_path)
-    layers: set[int] = set()
+    layers: set = set()
     for student in students:
         if student.kind == "transformer":
             _, matched = student_layers(student, bert_depth(config, f"teacher ({config_path})"))
@@ -296,8 +300,9 @@ def teacher_hidden_layers(run: Run) -> list[int]:
 
             layers.update(student_pkd_layers(student, int(config["num_hidden_layers"])))
         for key, stage in representation_stages(student):
-            layers.add(stage.resolved_teacher_layer(int(config["num_hidden_layers"]), key))
-    return sorted(layers)
+            layers.add(state_name(stage.resolved_teacher_layer(int(config["num_hidden_layers"]), key),
+                                  stage.teacher_pooling))
+    return sorted_states(layers)
 
 
 def representation_stages(student: StudentConfig) -> list[tuple[str, StageConfig]]:
@@ -334,6 +339,8 @@ def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), e
     spec: dict = dict.fromkeys((*exclude, *unset), True)
     if not student.loss.pkd_weight:
         spec["loss"] = {"pkd_weight"}
+    if student.stages and all(stage.teacher_pooling is None for stage in student.stages):
+        spec["stages"] = {"__all__": {"teacher_pooling"}}  # added after multi-stage runs existed
     return student.model_dump(mode="json", exclude=spec)
 
 

@@ -244,6 +244,16 @@ def test_unfreeze_groups_of_each_student_kind(tiny_teacher):
     assert sum(len(g) for g in groups) == n_params
 
 
+def test_teacher_pooling_is_a_representation_setting_left_out_of_keys_while_unset():
+    with pytest.raises(ValueError, match="teacher_pooling is a setting of objective 'representation'"):
+        StudentConfig(name="s", stages=[{"objective": "logits", "teacher_pooling": "mean"}])
+    plain = StudentConfig(name="s", recipe="xtremedistil")
+    assert all("teacher_pooling" not in stage for stage in student_settings(plain)["stages"])  # keys as before
+    mean = StudentConfig(name="s", stages=[{"objective": "representation", "teacher_pooling": "mean"},
+                                           {"objective": "logits"}])
+    assert [stage.get("teacher_pooling") for stage in student_settings(mean)["stages"]] == ["mean", None]
+
+
 # -- end to end ------------------------------------------------------------------------------------
 
 SMALL = {"embedding_dim": 16, "hidden_size": 8, "fc_dim": 8}
@@ -268,7 +278,7 @@ def test_pipeline_with_xtremedistil_and_hard_students(tmp_path, sst2_small, tiny
     assert main(["run", str(config)]) == 0
     err = capsys.readouterr().err
     run_dir = tmp_path / "run"
-    assert "[distill:xd] stage 1/3: representation (teacher layer 2, gradual unfreezing of 2 parameter groups)" in err
+    assert "[distill:xd] stage 1/3: representation (teacher state 2, gradual unfreezing of 2 parameter groups)" in err
     assert "[distill:hard] stage 1/1: hard_distill\n" in err
     assert read_json(run_dir / "annotations" / "manifest.json")["inputs"]["hidden_layers"] == [2]
     assert HiddenStore(run_dir / "annotations").layers == [2]

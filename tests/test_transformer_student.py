@@ -21,7 +21,7 @@ from taskdistil.losses import PatientLoss
 from taskdistil.pipeline import FLAT_SPREAD, Run, student_settings, teacher_hidden_layers, warn_flat_states
 from taskdistil.students.tokenizer import WordPieceTokenizer
 from taskdistil.students.transformer import TransformerStudent, initial_layers, layer_map, student_layers
-from taskdistil.teacher.annotate import SHARDS, HiddenStore, LogitStore, annotate
+from taskdistil.teacher.annotate import SHARDS, HiddenStore, LogitStore, annotate, teacher_states
 from taskdistil.teacher.model import Teacher, load_pretrained, save_teacher
 from taskdistil.train.batching import pad_ids
 
@@ -191,6 +191,11 @@ def test_teacher_hidden_layers_are_the_union_over_patient_kd_students(tmp_path):
         teacher_hidden_layers(_run_with_teacher_depth(tmp_path / "d", [skip, too_deep]))
     with pytest.raises(ConfigError, match="model_type 'bert'.*'distilbert'"):
         teacher_hidden_layers(_run_with_teacher_depth(tmp_path / "e", [skip], model_type="distilbert"))
+    xd = {"name": "xd", "recipe": "xtremedistil"}  # its representation stage: layer ceil(7/12 * 6) = 4, [CLS]
+    xd_mean = {"name": "xm", "recipe": "xtremedistil",
+               "stages": [{"objective": "representation", "teacher_pooling": "mean", "teacher_layer": 2},
+                          {"objective": "logits"}]}
+    assert teacher_hidden_layers(_run_with_teacher_depth(tmp_path / "f", [xd_mean, skip, xd])) == [2, 4, "2:mean"]
 
 
 # -- the model ------------------------------------------------------------------------------------
@@ -318,6 +323,35 @@ def test_annotation_stores_the_teachers_cls_states(teacher, tmp_path, calls):
     # the logits are those of an annotation without states
     np.testing.assert_allclose(LogitStore(out)[np.arange(10)], teacher.logits(teacher.encode(TEXTS)),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_annotation_stores_mean_pooled_states_beside_cls_states(teacher, tmp_path):
+    """'L:mean' is the mean over the text's tokens of layer L's states (padding excluded: texts of different
+    lengths share batches), stored after the [CLS] states; teacher_states gives the same unstored."""
+    out = tmp_path / "ann"
+    states = [2, "1:mean", "3:mean"]
+    summary = annotate(teacher, TEXTS, out, shard_size=4, batch_size=3, layers=states)
+    assert summary["hidden_layers"] == states and set(summary["hidden_spread"]) == {"2", "1:mean", "3:mean"}
+    expected_mean, expected_cls = [], []
+    with torch.no_grad():
+        for ids in teacher.encode(TEXTS):  # one text at a time: no padding
+            hidden = teacher.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+            expected_mean.append([hidden[1][0].mean(0).numpy(), hidden[3][0].mean(0).numpy()])
+            expected_cls.append(hidden[2][0, 0].numpy())
+    store = HiddenStore(out, verify=True)
+    assert store.layers == states
+    idx = np.arange(len(TEXTS))
+    np.testing.assert_allclose(store.read(idx, ["1:mean", "3:mean"]).astype(np.float32), np.array(expected_mean),
+                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(store.read(idx, [2])[:, 0].astype(np.float32), np.array(expected_cls), rtol=2e-3,
+                               atol=2e-3)
+    unstored = teacher_states(teacher, TEXTS, ["3:mean"], batch_size=4)
+    np.testing.assert_allclose(unstored[:, 0], np.array(expected_mean)[:, 1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ArtifactError, match=r"teacher layers \['2:mean'\] are not in the annotations"):
+        store.read(idx, ["2:mean"])
+    for bad in ("9:mean", "1:max", "x"):
+        with pytest.raises(ArtifactError, match=r"teacher state .*: the teacher has layers 1\.\.\d \(a state is"):
+            annotate(teacher, TEXTS, tmp_path / "bad", shard_size=4, batch_size=3, layers=[bad])
 
 
 def test_spread_tells_a_constant_state_from_a_varying_one(teacher, tmp_path):

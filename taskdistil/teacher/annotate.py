@@ -1,9 +1,11 @@
 """Teacher annotation of a transfer set: logits (and [CLS] states) computed once, stored in checksummed shards.
 
-Shards are ``logits-NNNNN.npy`` files (float32, (n, C)), read back memory-mapped. When layers
+Shards are ``logits-NNNNN.npy`` files (float32, (n, C)), read back memory-mapped. When teacher states
 are requested (Patient KD students, representation stages), each shard also gets ``hidden-NNNNN.npy``: float16
-(n, L, H), the teacher's [CLS] state after each requested layer (1-based, in ``shards.json``
-under ``hidden.layers``), from the same forward pass as the logits. A shard whose checksum in
+(n, L, H), one state per requested name (in ``shards.json`` under ``hidden.layers``), from the same forward pass
+as the logits. A state is named by a teacher layer L (1-based): ``L`` is the [CLS] state after layer L, ``"L:mean"``
+the mean of that layer's token states (padding excluded; for teachers whose [CLS] carries little, such as
+mean-pooled sentence encoders). A shard whose checksum in
 ``shards.json`` does not match (partial write, corruption) is recomputed, so an interrupted
 annotation resumes at shard granularity. Without layers ``shards.json`` has no ``hidden`` entry.
 
@@ -31,18 +33,16 @@ from taskdistil.progress import progress
 from taskdistil.teacher.model import Teacher, encode_texts, hf_forward
 
 SHARDS = "shards.json"
+TeacherState = int | str  # L: the [CLS] state after teacher layer L; "L:mean": the mean of its token states
 RANK_SHARDS = "shards.rank-*.json"  # a rank's own record during a multi-process annotation
 
 
 def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_size: int, batch_size: int,
              too_long: TooLong = "error", where: Callable[[int], str] | None = None,
-             layers: Sequence[int] = ()) -> dict:
+             layers: Sequence[TeacherState] = ()) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    layers = [int(layer) for layer in layers]
-    if layers and not all(1 <= layer <= teacher.model.config.num_hidden_layers for layer in layers):
-        raise ArtifactError(f"teacher hidden layers {layers}: the teacher has layers "
-                            f"1..{teacher.model.config.num_hidden_layers}")
+    layers = _checked_states(teacher, layers)
     index = _open_index(out_dir, shard_size, len(texts), layers) if distributed.is_main() else None
     index = distributed.broadcast(index)
     world, rank = distributed.world_size(), distributed.rank()
@@ -151,27 +151,64 @@ def _empty_like(index: dict) -> dict:
     return empty
 
 
-def teacher_states(teacher: Teacher, texts: Sequence[Example], layers: Sequence[int], batch_size: int,
+def state_name(layer: int, pooling: str | None = None) -> TeacherState:
+    """The name of a teacher state: ``layer`` for its [CLS] state (pooling None or 'cls'), ``"layer:mean"``."""
+    return layer if pooling in (None, "cls") else f"{layer}:{pooling}"
+
+
+def parse_state(state: TeacherState) -> tuple[int, str]:
+    """(layer, 'cls' or 'mean') of a state name."""
+    if isinstance(state, int):
+        return state, "cls"
+    layer, _, pooling = str(state).partition(":")
+    return int(layer), pooling or "cls"
+
+
+def sorted_states(states) -> list[TeacherState]:
+    """Distinct state names: the [CLS] states by layer, then the mean-pooled ones (a run without mean-pooled states
+    keeps the plain sorted layer list it always had)."""
+    return sorted(set(states), key=lambda s: (isinstance(s, str), parse_state(s)[0]))
+
+
+def _checked_states(teacher: Teacher, states: Sequence[TeacherState]) -> list[TeacherState]:
+    depth = teacher.model.config.num_hidden_layers
+    checked = [s if isinstance(s, str) else int(s) for s in states]
+    for state in checked:
+        try:
+            layer, pooling = parse_state(state)
+        except ValueError:
+            layer, pooling = 0, "?"
+        if not 1 <= layer <= depth or pooling not in ("cls", "mean"):
+            raise ArtifactError(f"teacher state {state!r}: the teacher has layers 1..{depth} (a state is a layer L "
+                                "for its [CLS] state, or 'L:mean')")
+    return checked
+
+
+def teacher_states(teacher: Teacher, texts: Sequence[Example], layers: Sequence[TeacherState], batch_size: int,
                    too_long: str = "error", where: Callable[[int], str] | None = None) -> np.ndarray:
-    """(n, L, H) float32: the teacher's [CLS] states of ``layers`` (1-based) for ``texts``, not stored (e.g. the
-    dev split, to evaluate a representation stage)."""
-    layers = [int(layer) for layer in layers]
+    """(n, L, H) float32: the teacher's states named ``layers`` for ``texts``, not stored (e.g. the dev split, to
+    evaluate a representation stage)."""
+    layers = _checked_states(teacher, layers)
     ids = encode_texts(teacher.tokenizer, texts, teacher.max_length, too_long, where)
     out = batched_logits(_logits_and_cls(teacher.forward_model, layers), ids, teacher.tokenizer.pad_token_id or 0,
                          batch_size)
     return out[:, len(teacher.labels):].reshape(len(ids), len(layers), -1)
 
 
-def _logits_and_cls(model, layers: list[int]):
-    """A ``Forward`` returning the logits and the [CLS] states of ``layers`` side by side: (B, C + L * H)."""
+def _logits_and_cls(model, layers: list[TeacherState]):
+    """A ``Forward`` returning the logits and the states named ``layers`` side by side: (B, C + L * H)."""
     import torch
 
     model.eval()
+    parsed = [parse_state(state) for state in layers]
 
     def forward(ids, mask):
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        cls = torch.stack([out.hidden_states[layer][:, 0] for layer in layers], dim=1)  # (B, L, H)
-        return torch.cat([out.logits, cls.flatten(1)], dim=1)
+        weights = mask.unsqueeze(-1).to(out.hidden_states[0].dtype)  # (B, T, 1)
+        states = [out.hidden_states[layer][:, 0] if pooling == "cls"
+                  else (out.hidden_states[layer] * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                  for layer, pooling in parsed]
+        return torch.cat([out.logits, torch.stack(states, dim=1).flatten(1)], dim=1)  # states: (B, L, H)
 
     return forward
 
@@ -238,7 +275,7 @@ class LogitStore:
 
 
 class HiddenStore:
-    """Memory-mapped read access to the teacher's stored [CLS] states (float16) by global example index."""
+    """Memory-mapped read access to the teacher's stored states (float16) by global example index."""
 
     def __init__(self, out_dir: Path, verify: bool = False):
         out_dir = Path(out_dir)
@@ -247,7 +284,7 @@ class HiddenStore:
             raise ArtifactError(f"{out_dir}: the annotations hold no teacher hidden states; rerun "
                                 "`taskdistil annotate` with a Patient KD student (loss.pkd_weight > 0) or a "
                                 "representation stage configured")
-        self.layers: list[int] = index["hidden"]["layers"]  # 1-based teacher layers, in stored order
+        self.layers: list[TeacherState] = index["hidden"]["layers"]  # state names, in stored order
         self.shard_size = index["shard_size"]
         self.count = index["count"]
         self.shards = _load_shards(out_dir, index["hidden"]["shards"], self.count, verify)
@@ -255,17 +292,17 @@ class HiddenStore:
     def __len__(self) -> int:
         return self.count
 
-    def read(self, idx: np.ndarray, layers: Sequence[int]) -> np.ndarray:
-        """(B, len(layers), H) float16: the [CLS] states of teacher ``layers`` (1-based) for examples ``idx``."""
-        missing = sorted(set(layers) - set(self.layers))
+    def read(self, idx: np.ndarray, layers: Sequence[TeacherState]) -> np.ndarray:
+        """(B, len(layers), H) float16: the teacher states named ``layers`` for examples ``idx``."""
+        missing = sorted_states(set(layers) - set(self.layers))
         if missing:
             raise ArtifactError(f"teacher layers {missing} are not in the annotations (stored: {self.layers}); "
                                 "rerun `taskdistil annotate`")
         rows = _gather(self.shards, self.shard_size, idx, np.float16)  # (B, L, H)
         return rows[:, [self.layers.index(layer) for layer in layers]]
 
-    def spread(self) -> dict[int, float]:
-        """Per stored layer: how much its [CLS] state varies across examples, as the mean over dimensions of the
+    def spread(self) -> dict[TeacherState, float]:
+        """Per stored state: how much it varies across examples, as the mean over dimensions of the
         variance across examples divided by the mean square, sum_d Var_n(h_nd) / sum_d E_n(h_nd^2), in [0, 1].
         Near 0, the state is one constant vector whatever the text (a [CLS] token no pre-training objective
         used, e.g. in mean-pooled sentence encoders): matching it teaches a student next to nothing.
