@@ -327,7 +327,12 @@ def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets:
               unfreezing: GradualUnfreezing | None) -> None:
     from taskdistil.pipeline import log
 
-    what = f"teacher state {targets[number][0]}" if stage.objective == "representation" else ""
+    what = ""
+    if stage.objective == "representation":
+        from taskdistil.teacher.annotate import parse_state
+
+        layer, pooling = parse_state(targets[number][0])
+        what = f"teacher layer {layer}, {'[CLS] state' if pooling == 'cls' else 'mean of its token states'}"
     if unfreezing is not None:
         what += (", " if what else "") + f"gradual unfreezing of {len(unfreezing.groups)} parameter groups"
     log(f"[distill:{student.name}] stage {number}/{len(student.stages)}: {stage.objective}"

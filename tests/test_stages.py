@@ -278,7 +278,8 @@ def test_pipeline_with_xtremedistil_and_hard_students(tmp_path, sst2_small, tiny
     assert main(["run", str(config)]) == 0
     err = capsys.readouterr().err
     run_dir = tmp_path / "run"
-    assert "[distill:xd] stage 1/3: representation (teacher state 2, gradual unfreezing of 2 parameter groups)" in err
+    assert ("[distill:xd] stage 1/3: representation (teacher layer 2, [CLS] state, gradual unfreezing of 2 parameter "
+            "groups)") in err
     assert "[distill:hard] stage 1/1: hard_distill\n" in err
     assert read_json(run_dir / "annotations" / "manifest.json")["inputs"]["hidden_layers"] == [2]
     assert HiddenStore(run_dir / "annotations").layers == [2]
@@ -328,3 +329,22 @@ def test_pipeline_with_xtremedistil_and_hard_students(tmp_path, sst2_small, tiny
     assert after[names[0]] == done[names[0]] and after[names[1]] == done[names[1]]
     assert after[names[2]] != done[names[2]]
     assert read_json(xd_dir / "manifest.json")["status"] == "complete"
+
+
+def test_a_representation_stage_learns_mean_pooled_teacher_states(tmp_path, sst2_small, tiny_teacher, capsys):
+    """teacher_pooling: mean -> the annotation stores the mean of the layer's token states ('2:mean'), and the
+    stage learns them: its dev MSE to the teacher's mean states falls from the start."""
+    xm = {"name": "xm", **SMALL, "train": {"epochs": 1, "batch_size": 32},
+          "stages": [{"objective": "representation", "teacher_layer": 2, "teacher_pooling": "mean",
+                      "train": {"epochs": 2, "evals_per_epoch": 2}}, {"objective": "logits"}]}
+    config = tiny_config(tmp_path, sst2_small, tiny_teacher, students=[xm])
+    for stage in ("teacher", "transfer", "annotate", "distill"):
+        assert main([stage, str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "[distill:xm] stage 1/2: representation (teacher layer 2, mean of its token states)" in err
+    run_dir = tmp_path / "run"
+    assert read_json(run_dir / "annotations" / "manifest.json")["inputs"]["hidden_layers"] == ["2:mean"]
+    assert HiddenStore(run_dir / "annotations").layers == ["2:mean"]
+    first = read_json(run_dir / "students" / "xm" / "manifest.json")["outputs"]["stages"][0]
+    history = [entry["neg_representation_mse"] for entry in first["history"]]
+    assert len(history) == 4 and max(history[1:]) > history[0]  # a higher -MSE: closer to the teacher's states
