@@ -3,7 +3,7 @@
 Two measurements, both from examples/sst2-transfer.yaml (its adopted teacher and its students):
 
     headline   the example config itself: the 60,614 training phrases + 150,000 IMDB sentences;
-               BiLSTM (3 epochs) and CNN (2 epochs), seeds 1-3 (``--variants unlabeled``)
+               BiLSTM (5 epochs) and CNN (2 epochs), seeds 1-3 (``--variants unlabeled``)
     ablation   ONE annotated transfer set (training phrases + 40,000 IMDB sentences + 40,000 Tang et al.
                augmentations of the phrases) and BiLSTM students that train on chosen origins of it
                (``transfer_origins``): labeled only / + unlabeled / + augmented / all; each sees 100-140k
