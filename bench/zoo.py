@@ -40,7 +40,7 @@ CONFIG = REPO / "examples" / "sst2-zoo.yaml"
 RESULTS = REPO / "bench" / "results" / "zoo.json"
 # Recipes in rough cost order (longest first), so that the last job to start is a short one.
 COST_ORDER = ("bilstm-xtremedistil", "bilstm-single-stage", "transformer-pkd-skip", "transformer-kd",
-              "transformer-finetune", "hf-minilm3-kd", "bilstm-tang", "bilstm-xtremedistil-small",
+              "transformer-finetune", "hf-minilm3-kd", "bilstm-tang", "bilstm-hard", "bilstm-xtremedistil-small",
               "bilstm-single-stage-small", "cnn-kim")
 
 
