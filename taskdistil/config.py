@@ -421,13 +421,17 @@ class StudentConfig(_Strict):
         if isinstance(self.init_layers, list) and len(self.init_layers) != self.layers:
             raise ValueError(f"init_layers: a student of {self.layers} layers copies {self.layers} teacher layers, "
                              f"got {len(self.init_layers)}: {self.init_layers}")
-        if isinstance(self.layer_map, list) and len(self.layer_map) != self.layers - 1:
-            raise ValueError(f"layer_map: a student of {self.layers} layers matches {self.layers - 1} teacher layers "
-                             f"(all but its top one), got {len(self.layer_map)}: {self.layer_map}")
+        self._check_layer_map_length()
         if self.loss.pkd_weight and self.layers < 2:
             raise ValueError("loss.pkd_weight needs layers >= 2: a 1-layer student has no layer below the top "
                              "(which the logits cover)")
         return self
+
+    def _check_layer_map_length(self) -> None:
+        """A layer_map list names one teacher layer per student layer below the top (when ``layers`` is known)."""
+        if isinstance(self.layer_map, list) and self.layers is not None and len(self.layer_map) != self.layers - 1:
+            raise ValueError(f"layer_map: a student of {self.layers} layers matches {self.layers - 1} teacher layers "
+                             f"(all but its top one), got {len(self.layer_map)}: {self.layer_map}")
 
     def _hf_settings(self) -> "StudentConfig":
         """An hf student names its checkpoint and brings its own layers, tokenizer and embeddings. (Its layer_map
@@ -442,9 +446,7 @@ class StudentConfig(_Strict):
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling: an hf student pools by 'cls' (its pooler or [CLS] state) or 'mean', got "
                              f"{self.pooling!r}")
-        if isinstance(self.layer_map, list) and self.layers is not None and len(self.layer_map) != self.layers - 1:
-            raise ValueError(f"layer_map: a student of {self.layers} layers matches {self.layers - 1} teacher layers "
-                             f"(all but its top one), got {len(self.layer_map)}: {self.layer_map}")
+        self._check_layer_map_length()
         if self.tokenizer != "wordpiece" or self.embeddings != "svd":
             raise ValueError("kind 'hf' uses its checkpoint's own tokenizer and embeddings: leave tokenizer and "
                              "embeddings at their defaults")

@@ -311,8 +311,8 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
             for n, layer in zip(numbers, layers)}
 
 
-def _hidden_store(run: "Run", student: StudentConfig, layers: list[int]):
-    """The cached teacher [CLS] states (checksums verified), checked to hold ``layers``."""
+def _hidden_store(run: "Run", student: StudentConfig, layers: list):
+    """The cached teacher states (checksums verified), checked to hold the states named ``layers``."""
     from taskdistil.teacher.annotate import HiddenStore, sorted_states
 
     hidden = HiddenStore(run.annotate_dir, verify=True)

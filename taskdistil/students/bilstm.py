@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from taskdistil.pooling import masked_mean
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -78,7 +79,7 @@ class BiLSTMStudent(nn.Module):
             if self.config.pooling == "max":
                 pooled = seq.masked_fill(~mask, float("-inf")).max(dim=1).values
             else:
-                pooled = (seq * mask).sum(1) / lengths.unsqueeze(-1)
+                pooled = masked_mean(seq, attention_mask[:, : seq.shape[1]])
         return pooled
 
     def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -113,7 +114,7 @@ class BiLSTMStudent(nn.Module):
             if self.config.pooling == "max":
                 pooled = x.masked_fill(~mask, float("-inf")).max(dim=1).values
             else:
-                pooled = (x * mask).sum(1) / lengths.unsqueeze(-1)
+                pooled = masked_mean(x, attention_mask)
         return pooled
 
 

@@ -40,6 +40,7 @@ from torch import nn
 
 from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ArtifactError, ConfigError
+from taskdistil.pooling import masked_mean
 from taskdistil.students.output import StudentOutput
 
 if TYPE_CHECKING:
@@ -95,13 +96,15 @@ class HFEncoderStudent(nn.Module):
         classification head; ``layers``: keep its first k layers only."""
         from transformers import AutoModel
 
-        depth = int(checkpoint_config(name, key).num_hidden_layers)
-        if layers is not None and layers > depth:
-            raise ConfigError(f"{key.rsplit('.', 1)[0]}.layers: {layers}, but the checkpoint {name} has {depth} layers")
-        kept = {} if layers is None else {"num_hidden_layers": layers}  # from_pretrained drops the layers above
+        hf_config = checkpoint_config(name, key)
+        if layers is not None:
+            if layers > hf_config.num_hidden_layers:
+                raise ConfigError(f"{key.rsplit('.', 1)[0]}.layers: {layers}, but the checkpoint {name} has "
+                                  f"{hf_config.num_hidden_layers} layers")
+            hf_config.num_hidden_layers = layers  # from_pretrained then leaves the layers above out
         try:
-            pretrained = AutoModel.from_pretrained(resolve_name(name, key), trust_remote_code=False,
-                                                   dtype=torch.float32, **kept)
+            pretrained = AutoModel.from_pretrained(resolve_name(name, key), config=hf_config, trust_remote_code=False,
+                                                   dtype=torch.float32)
         except (OSError, ValueError) as err:
             raise ConfigError(_cannot_load(key, name, err)) from None
         model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id, pooling))
@@ -145,8 +148,7 @@ def _pooled(out, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """cls: the encoder's pooler output if it has a pooler (BERT: tanh(W h_[CLS] + b)), else the [CLS] state;
     mean: sum_t m_t h_t / sum_t m_t over the top layer's states h_t (m: the attention mask)."""
     if pooling == "mean":
-        mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)  # (B, T, 1)
-        return (out.last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return masked_mean(out.last_hidden_state, attention_mask)
     pooled = getattr(out, "pooler_output", None)
     return out.last_hidden_state[:, 0] if pooled is None else pooled
 

@@ -29,6 +29,7 @@ from taskdistil.data.pairs import Example
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_file, write_json
+from taskdistil.pooling import masked_mean
 from taskdistil.progress import progress
 from taskdistil.teacher.model import Teacher, encode_texts, hf_forward
 
@@ -204,9 +205,7 @@ def _logits_and_cls(model, layers: list[TeacherState]):
 
     def forward(ids, mask):
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-        weights = mask.unsqueeze(-1).to(out.hidden_states[0].dtype)  # (B, T, 1)
-        states = [out.hidden_states[layer][:, 0] if pooling == "cls"
-                  else (out.hidden_states[layer] * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        states = [out.hidden_states[layer][:, 0] if pooling == "cls" else masked_mean(out.hidden_states[layer], mask)
                   for layer, pooling in parsed]
         return torch.cat([out.logits, torch.stack(states, dim=1).flatten(1)], dim=1)  # states: (B, L, H)
 
