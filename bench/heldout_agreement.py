@@ -14,7 +14,6 @@ the student predicts the teacher's label. No gold label is read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,21 +26,22 @@ sys.path.insert(0, str(REPO))
 from taskdistil.config import load_config  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
 from taskdistil.pipeline import Run  # noqa: E402
+from taskdistil.transfer.build import text_key  # noqa: E402
 from taskdistil.transfer.sources import read_unlabeled  # noqa: E402
+from taskdistil.transfer.store import TransferSet  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "heldout_agreement.json"
 
 
 def held_out_sentences(config, run: Run, count: int, seed: int) -> list[str]:
     """``count`` sentences of the config's unlabeled sources that its transfer set does not hold."""
-    with (run.transfer_dir / "examples.jsonl").open() as fh:
-        used = {json.loads(line)["text"] for line in fh}
+    seen = {text_key(text) for text in TransferSet(run.transfer_dir).texts()}  # the builder's duplicate test
     rest: list[str] = []
-    seen: set[str] = set()
     for source in config.transfer.unlabeled:
         for text, _ in read_unlabeled(source, config.data_source(source.path)):
-            if text not in used and text not in seen:
-                seen.add(text)
+            key = text_key(text)
+            if key not in seen:
+                seen.add(key)
                 rest.append(text)
     if len(rest) < count:
         raise SystemExit(f"only {len(rest)} unlabeled sentences are outside the transfer set; asked for {count}")
