@@ -144,7 +144,11 @@ def main() -> None:
                             "command": "python bench/transfer_quality.py " + " ".join(sys.argv[1:])}
         print(f"variant {variant}: {quality[variant]}", file=sys.stderr, flush=True)
     merged = read_json(args.out) if args.out.is_file() else {}  # read now: other benches write here too
-    merged.setdefault("quality", {}).update(quality)
+    for variant, result in quality.items():  # a run of some kinds (--kinds cnn) keeps the other kinds' figures
+        previous = merged.setdefault("quality", {}).get(variant, {})
+        for per_kind in ("students", "train_seconds_last_attempt"):
+            result[per_kind] = {**previous.get(per_kind, {}), **result[per_kind]}
+        merged["quality"][variant] = result
     headline = merged["quality"].get(args.headline)
     if headline:
         merged["sst2_teacher_acc"] = headline["teacher"]
