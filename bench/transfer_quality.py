@@ -47,12 +47,24 @@ ABLATION = {"train": (["labeled"], 2), "unlabeled": (["labeled", "unlabeled"], 1
             "augmented": (["labeled", "augmented"], 1), "both": (["labeled", "unlabeled", "augmented"], 1)}
 ABLATION_EXTRA = 40000  # IMDB sentences, and augmentations, in the ablation's transfer set
 AUGMENT = {"n_iter": 20, "p_mask": 0.1, "p_pos": 0.1, "p_ng": 0.25, "pos": "spacy"}
+BOTH_EPOCHS = 2  # the both variant's students: its transfer set is 4.6x the example's, so 2 epochs see 3x more
+AUGMENTED_ONLY = "bilstm-augmented"  # the both variant's BiLSTMs on the phrases and their augmentations alone
 
 
 def variant_config(base: dict, variant: str, seeds: list[int], kinds: list[str]) -> dict:
     tree = copy.deepcopy(base)
     if variant == "unlabeled":  # the example config itself
         tree["students"] = [s for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
+        return tree
+    if variant == "both":  # the example + Tang et al.'s augmentation of every training phrase (n_iter 20)
+        tree["name"] = f"{base['name']}-both"
+        tree["transfer"] = {**tree["transfer"], "augment": dict(AUGMENT)}
+        chosen = [s for s in tree["students"] if s["seed"] in seeds]
+        tree["students"] = [{**s, "train": {**s["train"], "epochs": BOTH_EPOCHS}} for s in chosen if s["kind"] in kinds]
+        if AUGMENTED_ONLY in kinds:
+            tree["students"] += [
+                {**s, "name": f"{AUGMENTED_ONLY}-s{s['seed']}", "transfer_origins": ["labeled", "augmented"],
+                 "train": {**s["train"], "epochs": BOTH_EPOCHS}} for s in chosen if s["kind"] == "bilstm"]
         return tree
     unlabeled = tree["transfer"]["unlabeled"]
     tree["name"] = f"{base['name']}-ablation"
@@ -114,11 +126,12 @@ def score(config_path: Path, tree: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["unlabeled", "ablation"], choices=["unlabeled", "ablation"])
+    parser.add_argument("--variants", nargs="+", default=["unlabeled", "ablation"], choices=["unlabeled", "both", "ablation"])
     parser.add_argument("--prepare-threads", type=int, default=os.cpu_count() or 1,
                         help="threads of the transfer and annotate stages")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--kinds", nargs="+", default=["bilstm", "cnn"])
+    parser.add_argument("--kinds", nargs="+", default=["bilstm", "cnn"], choices=["bilstm", "cnn", AUGMENTED_ONLY],
+                        help=f"student groups ({AUGMENTED_ONLY}: the both variant's BiLSTMs without the IMDB rows)")
     parser.add_argument("--workers", type=int, default=1, help="students trained at once")
     parser.add_argument("--student-threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads per student (one student on all cores beats two on one each)")

@@ -8,6 +8,7 @@ rank can see (one machine, or a shared filesystem across nodes).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -76,6 +77,7 @@ def shutdown() -> None:
     rank that tears its group down while another still waits on a collective aborts the other process.)"""
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
+        gc.collect()  # DDP wrappers left in reference cycles go now, while the group they reduce over still exists
         dist.destroy_process_group()
 
 

@@ -135,8 +135,12 @@ def test_one_process_resumes_an_interrupted_two_process_annotation(annotated, tm
     np.testing.assert_array_equal(logits(tmp_path / "run"), expected)
 
 
-def test_two_process_distillation_trains_data_parallel(annotated, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adam", "lazyadam"])  # lazyadam: the table's gradients are sparse
+def test_two_process_distillation_trains_data_parallel(annotated, tmp_path, optimizer):
     config = copy_run(annotated[1], tmp_path)
+    tree = yaml.safe_load(config.read_text())
+    tree["students"][0]["train"]["optimizer"] = optimizer
+    config.write_text(yaml.safe_dump(tree))
     output = torchrun("distill", str(config), cwd=tmp_path)
     assert output.count("[distill:bilstm] running") == 1
     assert "data-parallel (DDP) over 2 processes: 5 of the 10 batches per epoch each" in output

@@ -27,26 +27,27 @@ def teacher_input_embeddings(teacher_model) -> torch.Tensor:
     return teacher_model.get_input_embeddings().weight.detach()
 
 
-class WordEmbeddings(nn.Module):
+class WordEmbeddings(nn.Embedding):
     """A lookup table that is tuned, frozen, or both (multichannel: Kim 2014, Tang et al. 2019).
 
     ``multichannel`` concatenates a frozen copy and a tuned copy of the same initial table,
     so words the transfer set never updates stay consistent with the frozen channel.
     Output (B, T, out_dim) with out_dim = dim, or 2 * dim for multichannel. Parameters:
-    ``weight`` (V, dim) and, for multichannel, ``frozen_weight`` (V, dim).
+    ``weight`` (V, dim) and, for multichannel, ``frozen_weight`` (V, dim). An ``nn.Embedding``, so that
+    ``sparse`` (set by ``taskdistil.train.lazy_adam.LazyAdam``: the tuned table's gradient holds the rows the batch
+    read) is seen by DistributedDataParallel too.
     """
 
     MODES = ("tuned", "frozen", "multichannel")
 
     def __init__(self, vocab_size: int, dim: int, pad_id: int, mode: str = "tuned"):
-        super().__init__()
         if mode not in self.MODES:
             raise ConfigError(f"embedding mode {mode!r}; allowed: {self.MODES}")
-        self.mode = mode
-        self.pad_id = pad_id
         initial = torch.randn(vocab_size, dim)
         initial[pad_id] = 0.0
-        self.weight = nn.Parameter(initial, requires_grad=mode != "frozen")
+        super().__init__(vocab_size, dim, padding_idx=pad_id, _weight=initial, _freeze=mode == "frozen")
+        self.mode = mode
+        self.pad_id = pad_id
         self.frozen_weight = nn.Parameter(initial.clone(), requires_grad=False) if mode == "multichannel" else None
         self.out_dim = 2 * dim if mode == "multichannel" else dim
 
@@ -59,7 +60,7 @@ class WordEmbeddings(nn.Module):
                 table[self.pad_id].zero_()
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        tuned = F.embedding(input_ids, self.weight, padding_idx=self.pad_id)  # (B, T, dim)
+        tuned = F.embedding(input_ids, self.weight, padding_idx=self.pad_id, sparse=self.sparse)  # (B, T, dim)
         if self.frozen_weight is None:
             return tuned
         return torch.cat([F.embedding(input_ids, self.frozen_weight), tuned], dim=-1)  # (B, T, 2 * dim)

@@ -37,6 +37,7 @@ from taskdistil.errors import StageError
 from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
+from taskdistil.train.lazy_adam import LazyAdam, clip_grad_norm, dense_gradients
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
@@ -77,7 +78,10 @@ class _State:
     stopped_early: bool = False
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | LazyAdam:
+    if cfg.optimizer == "lazyadam":  # embedding tables: sparse gradients, only the batch's rows updated
+        return LazyAdam.for_model(model, cfg.learning_rate, cfg.weight_decay)
+    dense_gradients(model)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adamw":
         decay = [p for p in params if p.dim() >= 2]
@@ -165,7 +169,7 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    clip_grad_norm(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 state.step_in_epoch = position + 1
                 state.global_step += 1
