@@ -179,6 +179,17 @@ def test_wordpiece_matches_hf(hf_tokenizer):
     assert tok.vocab_size == len(hf_tokenizer)
 
 
+def test_wordpiece_encodes_in_chunks_as_in_one_call(hf_tokenizer, monkeypatch):
+    import taskdistil.students.tokenizer as tokenizer_module
+
+    tok = WordPieceTokenizer.from_teacher(hf_tokenizer, max_length=6)
+    whole = tok.encode(WP_TEXTS * 3)
+    monkeypatch.setattr(tokenizer_module, "ENCODE_CHUNK", 2)  # 15 texts in 8 backend calls
+    assert tok.encode(WP_TEXTS * 3) == whole
+    with pytest.raises(DataError, match="line 10: text has 22 tokens"):  # row numbers run on across chunks
+        tok.encode(WP_TEXTS * 3, too_long=lambda i: "error" if i >= 9 else "truncate", where=lambda i: f"line {i + 1}")
+
+
 def test_wordpiece_save_load_roundtrip(hf_tokenizer, tmp_path):
     tok = WordPieceTokenizer.from_teacher(hf_tokenizer, max_length=6)
     meta = tok.save(tmp_path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from taskdistil.data.length import TooLong, too_long_at
@@ -21,6 +21,7 @@ from taskdistil.errors import ArtifactError, DataError
 
 WORD_VOCAB = "vocab.txt"
 WORDPIECE_FILE = "tokenizer.json"
+ENCODE_CHUNK = 8192  # texts per backend call
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -103,13 +104,18 @@ class WordPieceTokenizer(_Truncating):
         return [token for token, _ in by_id]
 
     def _encode(self, texts: list[str], too_long: TooLong, where) -> list[list[int]]:
-        encodings = self.backend.encode_batch(texts)
-        return [self._fit(e.ids, i, too_long, where) for i, e in enumerate(encodings)]
+        return [self._fit(ids, i, too_long, where) for i, ids in enumerate(self._ids(texts))]
+
+    def _ids(self, inputs: list) -> Iterator[list[int]]:
+        """Token ids of texts (or pairs), encoded ENCODE_CHUNK at a time: a backend ``Encoding`` holds tokens,
+        offsets and masks besides the ids, so a million of them at once would take gigabytes."""
+        for start in range(0, len(inputs), ENCODE_CHUNK):
+            yield from (e.ids for e in self.backend.encode_batch(inputs[start:start + ENCODE_CHUNK]))
 
     def _encode_joint(self, pairs: list[tuple[str, str]], too_long: TooLong, where) -> list[list[int]]:
         """``[CLS] a [SEP] b [SEP]`` (the checkpoint's pair template); an over-long pair loses tokens from its
         longer text first ('longest_first', as the teacher truncates)."""
-        out = [e.ids for e in self.backend.encode_batch(pairs)]
+        out = list(self._ids(pairs))
         over = [i for i, ids in enumerate(out) if self._over(len(ids), i, too_long, where, "pair")]
         if over:
             self.backend.enable_truncation(self.max_length, strategy="longest_first")
