@@ -121,8 +121,12 @@ def test_another_optimizer_switches_the_tables_back_to_dense_gradients():
     train_steps(model, adam, [[1, 2]])  # fused Adam refuses sparse gradients: this would fail
 
 
-@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
-def test_students_train_with_lazyadam_through_the_loop(kind, tmp_path):
+class Crash(Exception):
+    pass
+
+
+def _student_fit(kind: str, workdir, crash_at: int | None = None):
+    """A bilstm/cnn student fitted with lazyadam on 64 random texts (2 epochs of 8 steps); (model, result, start)."""
     torch.manual_seed(0)
     model = build_student(kind, vocab_size=30, num_labels=2, embedding_dim=6, hidden_size=4, fc_dim=4,
                           num_filters=3, filter_widths=[2])
@@ -130,19 +134,58 @@ def test_students_train_with_lazyadam_through_the_loop(kind, tmp_path):
     texts = [rng.integers(1, 30, size=int(n)) for n in rng.integers(3, 9, size=64)]
     labels = torch.as_tensor([int(t[0] < 15) for t in texts])  # learnable from the first token
     start = model.embedding.weight.detach().clone()
+    steps = []
+
+    def logits(rows) -> torch.Tensor:
+        ids = torch.zeros(len(rows), max(len(texts[i]) for i in rows), dtype=torch.long)
+        for row, i in enumerate(rows):
+            ids[row, : len(texts[i])] = torch.as_tensor(texts[i])
+        return model(ids, (ids != 0).long()).logits
 
     def loss_fn(idx: np.ndarray) -> torch.Tensor:
-        width = max(len(texts[i]) for i in idx)
-        ids = torch.zeros(len(idx), width, dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, : len(texts[i])] = torch.as_tensor(texts[i])
-        return nn.functional.cross_entropy(model(ids, (ids != 0).long()).logits, labels[idx])
+        steps.append(1)
+        if crash_at is not None and len(steps) == crash_at:
+            raise Crash()
+        return nn.functional.cross_entropy(logits(idx), labels[idx])
+
+    def evaluate() -> Evaluation:
+        return Evaluation({"neg_loss": -float(nn.functional.cross_entropy(logits(range(64)), labels))}, "neg_loss")
 
     cfg = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-2, optimizer="lazyadam", checkpoint_seconds=1e-9)
-    result = fit(model, loss_fn, LengthBuckets([len(t) for t in texts], 8, seed=0),
-                 lambda: Evaluation({"neg_loss": -float(loss_fn(np.arange(64)))}, "neg_loss"), cfg, tmp_path)
+    result = fit(model, loss_fn, LengthBuckets([len(t) for t in texts], 8, seed=0), evaluate, cfg, workdir)
+    return model, result, start, texts
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
+def test_students_train_with_lazyadam_through_the_loop_and_resume_exactly(kind, tmp_path):
+    model, result, start, texts = _student_fit(kind, tmp_path / "whole")
     assert result.steps == 16
     read = sorted({int(token) for text in texts for token in text})
     never_read = [row for row in range(1, 30) if row not in read]
     moved = (model.embedding.weight != start).any(1)
     assert moved[read].all() and not moved[never_read].any() and not moved[0]  # pad row untouched too
+
+    with pytest.raises(Crash):  # killed inside step 11: the checkpoint holds 10 steps, lazy moments included
+        _student_fit(kind, tmp_path / "crashed", crash_at=11)
+    resumed, again, _, _ = _student_fit(kind, tmp_path / "crashed")
+    assert again.steps == 16
+    for (name, a), b in zip(resumed.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_transformer_trains_with_sparse_word_position_and_type_tables():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32, max_position_embeddings=16))
+    optimizer = LazyAdam.for_model(bert, lr=1e-2)
+    tables = [m for m in bert.modules() if isinstance(m, nn.Embedding)]
+    assert len(tables) == 3 and all(t.sparse for t in tables)
+    start = bert.embeddings.word_embeddings.weight.detach().clone()
+    ids = torch.tensor([[2, 7, 9, 3]])
+    bert(ids).last_hidden_state.pow(2).mean().backward()
+    clip_grad_norm(bert.parameters(), 1.0)
+    optimizer.step()
+    moved = (bert.embeddings.word_embeddings.weight != start).any(1)
+    assert moved.nonzero().flatten().tolist() == [2, 3, 7, 9]
