@@ -17,6 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from taskdistil import __version__, distributed
 from taskdistil.config import RunConfig, StageConfig, StudentConfig, dump_config
 from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
+from taskdistil.stage_lock import stage_lock
 
 MANIFEST = "manifest.json"
 STAGES = ("teacher", "transfer", "annotate", "distill", "export", "exam")
@@ -124,10 +126,18 @@ class Run:
 
         ``damage(stage_dir)`` describes what is wrong with a complete stage's outputs (None if
         nothing); a damaged stage is resumed, so ``body`` redoes just the damaged part.
-        In a multi-process run rank 0 decides and prepares the stage, then ``body`` runs on every rank if
-        ``every_rank`` (it shares its work out itself), else on rank 0 alone; every rank returns rank 0's manifest.
+        Rank 0 holds the stage's lock (``stage_lock``) throughout: a second process on the same stage fails at
+        once instead of racing this one. In a multi-process run rank 0 decides and prepares the stage, then
+        ``body`` runs on every rank if ``every_rank`` (it shares its work out itself), else on rank 0 alone;
+        every rank returns rank 0's manifest.
         """
         key = sha256_json(key_inputs)
+        main = distributed.is_main()
+        with stage_lock(stage_dir) if main else nullcontext():
+            return self._run_stage(name, stage_dir, key, key_inputs, body, force, damage, every_rank)
+
+    def _run_stage(self, name: str, stage_dir: Path, key: str, key_inputs: dict, body: Callable[[Path], dict],
+                   force: bool, damage: Callable[[Path], str | None] | None, every_rank: bool) -> dict:
         main = distributed.is_main()
         skipped, manifest = distributed.broadcast(
             self._open(name, stage_dir, key, key_inputs, force, damage) if main else None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,6 +224,29 @@ def test_distill_before_annotate_fails_naming_the_stage(tmp_path, run_copy, caps
     assert main(["distill", str(config), "--force"]) == 2
     err = capsys.readouterr().err
     assert str(run_dir / "annotations") in err, err
+
+
+def test_second_process_on_a_running_stage_fails_and_a_killed_holder_blocks_nothing(run_copy, capsys):
+    """While another process runs a stage, the same stage fails at once naming it and that pid, touching nothing;
+    once the holder dies (kill -9) its lock goes with it and the stage runs."""
+    config, run_dir = run_copy
+    holder_code = ("import sys, time; from pathlib import Path; from taskdistil.stage_lock import stage_lock\n"
+                   "with stage_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", holder_code, str(run_dir / "annotations")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = manifest_mtimes(run_dir)
+        assert main(["annotate", str(config), "--force"]) == 2
+        err = capsys.readouterr().err
+        assert str(run_dir / "annotations") in err and f"pid {holder.pid}" in err, err
+        assert manifest_mtimes(run_dir) == before
+        assert main(["distill", str(config)]) == 0  # other stages are not blocked
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["annotate", str(config), "--force"]) == 0
+    assert read_json(run_dir / "annotations" / "manifest.json")["status"] == "complete"
 
 
 # -- configuration and data errors ------------------------------------------------------
