@@ -1,10 +1,12 @@
 """Which transfer-set ingredient buys how much: SST-2 BiLSTM and CNN students, several seeds.
 
-Three measurements, all from examples/sst2-transfer.yaml (its adopted teacher and its students):
+Four measurements, all from examples/sst2-transfer.yaml (its adopted teacher and its students):
 
     headline   the example config itself: the 60,614 training phrases + 150,000 IMDB sentences;
                BiLSTM (3 epochs) and CNN (2 epochs), both with tuned embeddings, seeds 1-3
                (``--variants unlabeled``)
+    gold       the headline's students with a = GOLD_WEIGHT (0.2) of cross-entropy on the training phrases' gold
+               labels beside the logit MSE (``--variants gold``; same run and annotation as the headline)
     both       the example + Tang et al.'s augmentation (n_iter 20) of every training phrase: 971,939
                examples; students train 2 epochs (``--variants both``; ``--kinds bilstm-augmented`` adds
                BiLSTMs on the phrases and their augmentations alone)
@@ -52,12 +54,18 @@ ABLATION_EXTRA = 40000  # IMDB sentences, and augmentations, in the ablation's t
 AUGMENT = {"n_iter": 20, "p_mask": 0.1, "p_pos": 0.1, "p_ng": 0.25, "pos": "spacy"}
 BOTH_EPOCHS = 2  # the both variant's students: its transfer set is 4.6x the example's, so 2 epochs see 3x more
 AUGMENTED_ONLY = "bilstm-augmented"  # the both variant's BiLSTMs on the phrases and their augmentations alone
+GOLD_WEIGHT = 0.2  # the gold variant's a in L = a * CE(y, z_s) + (1 - a) * MSE(z_t, z_s), labeled rows only
 
 
 def variant_config(base: dict, variant: str, seeds: list[int], kinds: list[str]) -> dict:
     tree = copy.deepcopy(base)
     if variant == "unlabeled":  # the example config itself
         tree["students"] = [s for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
+        return tree
+    if variant == "gold":  # the example's students, also learning the training phrases' gold labels
+        tree["students"] = [
+            {**s, "name": f"{s['kind']}-gold-s{s['seed']}", "loss": {**s["loss"], "hard_weight": GOLD_WEIGHT}}
+            for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
         return tree
     if variant == "both":  # the example + Tang et al.'s augmentation of every training phrase (n_iter 20)
         tree["name"] = f"{base['name']}-both"
@@ -88,12 +96,12 @@ def test_accuracy(model_dir: Path, texts: list[str], gold: list[str]) -> float:
     return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
 
-def prepare(tree: dict, log_dir: Path, threads: int) -> tuple[Path, float]:
+def prepare(tree: dict, variant: str, log_dir: Path, threads: int) -> tuple[Path, float]:
     """Write the variant's config beside its run dir and run teacher, transfer and annotate on all cores;
     returns (config path, minutes taken)."""
     run_dir = REPO / tree["run_dir"].replace("${name}", tree["name"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir.parent / f"{tree['name']}.{len(tree['students'])}.bench.yaml"
+    config_path = run_dir.parent / f"{tree['name']}.{variant}.{len(tree['students'])}.bench.yaml"
     config_path.write_text(yaml.safe_dump(tree, sort_keys=False))
     t0 = time.perf_counter()
     for stage in ("teacher", "transfer", "annotate"):
@@ -130,7 +138,7 @@ def score(config_path: Path, tree: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["unlabeled", "ablation"],
-                        choices=["unlabeled", "both", "ablation"])
+                        choices=["unlabeled", "gold", "both", "ablation"])
     parser.add_argument("--prepare-threads", type=int, default=os.cpu_count() or 1,
                         help="threads of the transfer and annotate stages")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
@@ -149,7 +157,7 @@ def main() -> None:
     prepared = {}
     for variant, tree in trees.items():  # teacher, transfer set and annotation: one variant at a time
         print(f"variant {variant}: preparing ...", file=sys.stderr, flush=True)
-        prepared[variant] = prepare(tree, log_dir, args.prepare_threads)
+        prepared[variant] = prepare(tree, variant, log_dir, args.prepare_threads)
     jobs = [(variant, s["name"]) for variant, tree in trees.items() for s in tree["students"]]
     with ThreadPoolExecutor(args.workers) as pool:  # every student of every variant, one process each
         list(pool.map(lambda job: cli("distill", str(prepared[job[0]][0]), "--student", job[1],
