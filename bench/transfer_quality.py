@@ -59,19 +59,20 @@ GOLD_WEIGHT = 0.2  # the gold variant's a in L = a * CE(y, z_s) + (1 - a) * MSE(
 
 def variant_config(base: dict, variant: str, seeds: list[int], kinds: list[str]) -> dict:
     tree = copy.deepcopy(base)
+    chosen = [s for s in tree["students"] if s["seed"] in seeds]
+    picked = [s for s in chosen if s["kind"] in kinds]  # the example's students of the chosen seeds and kinds
     if variant == "unlabeled":  # the example config itself
-        tree["students"] = [s for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
+        tree["students"] = picked
         return tree
     if variant == "gold":  # the example's students, also learning the training phrases' gold labels
         tree["students"] = [
             {**s, "name": f"{s['kind']}-gold-s{s['seed']}", "loss": {**s["loss"], "hard_weight": GOLD_WEIGHT}}
-            for s in tree["students"] if s["kind"] in kinds and s["seed"] in seeds]
+            for s in picked]
         return tree
     if variant == "both":  # the example + Tang et al.'s augmentation of every training phrase (n_iter 20)
         tree["name"] = f"{base['name']}-both"
         tree["transfer"] = {**tree["transfer"], "augment": dict(AUGMENT)}
-        chosen = [s for s in tree["students"] if s["seed"] in seeds]
-        tree["students"] = [{**s, "train": {**s["train"], "epochs": BOTH_EPOCHS}} for s in chosen if s["kind"] in kinds]
+        tree["students"] = [{**s, "train": {**s["train"], "epochs": BOTH_EPOCHS}} for s in picked]
         if AUGMENTED_ONLY in kinds:
             tree["students"] += [
                 {**s, "name": f"{AUGMENTED_ONLY}-s{s['seed']}", "transfer_origins": ["labeled", "augmented"],

@@ -126,7 +126,8 @@ class Crash(Exception):
 
 
 def _student_fit(kind: str, workdir, crash_at: int | None = None):
-    """A bilstm/cnn student fitted with lazyadam on 64 random texts (2 epochs of 8 steps); (model, result, start)."""
+    """A bilstm/cnn student fitted with lazyadam on 64 random texts (2 epochs of 8 steps);
+    (model, fit result, initial table, texts)."""
     torch.manual_seed(0)
     model = build_student(kind, vocab_size=30, num_labels=2, embedding_dim=6, hidden_size=4, fc_dim=4,
                           num_filters=3, filter_widths=[2])
