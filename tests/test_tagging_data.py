@@ -7,6 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from taskdistil.data.tag_schemes import (
+    TRAINING_SCHEME,
+    check_scheme,
+    convert,
+    detect_scheme,
+    entity_types,
+    ill_formed,
+    label_list,
+    spans,
+    training_scheme,
+)
 from taskdistil.data.tagged import read_tagged
 from taskdistil.errors import DataError
 
@@ -116,3 +127,102 @@ def test_real_shared_tagging_files(shared_data):
     assert len(posp) == 840 and any(" " in t for s in posp.tokens for t in s)
     nergrit = read_tagged(str(shared_data / "indonlu" / "nergrit_ner-grit" / "test_preprocess.txt"))
     assert len(nergrit) == 209
+
+
+# ---------------------------------------------------------------- tag schemes
+
+def _where(i: int) -> str:
+    return f"f.txt, line {10 * i + 1}"
+
+
+IOB1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "O", "I-ORG", "B-ORG", "I-ORG"]
+SPANS = [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 5), ("ORG", 6, 7), ("ORG", 7, 9)]
+
+
+def test_round_trip_iob1_iob2_bioes_iob2_keeps_spans():
+    iob2 = convert(IOB1, "iob1", "iob2")
+    assert iob2 == ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "O", "B-ORG", "B-ORG", "I-ORG"]
+    bioes = convert(iob2, "iob2", "bioes")
+    assert bioes == ["B-PER", "E-PER", "S-PER", "O", "S-LOC", "O", "S-ORG", "B-ORG", "E-ORG"]
+    assert convert(bioes, "bioes", "iob2") == iob2
+    assert convert(iob2, "iob2", "iob1") == IOB1
+    for seq, scheme in ((IOB1, "iob1"), (iob2, "iob2"), (bioes, "bioes")):
+        assert spans(seq, scheme) == SPANS
+
+
+def test_io_merges_adjacent_spans_and_bare_tags_are_untyped():
+    assert convert(["B-X", "B-X", "O", "B-Y"], "iob2", "io") == ["I-X", "I-X", "O", "I-Y"]
+    assert spans(["B", "I", "O", "B", "B"], "iob2") == [("", 0, 2), ("", 3, 4), ("", 4, 5)]
+    assert convert(["B", "I", "O", "B"], "iob2", "bioes") == ["B", "E", "O", "S"]
+
+
+def test_ill_formed_tags_are_repaired_and_counted():
+    seq = ["O", "I-X", "I-X", "B-Y", "I-X"]
+    assert convert(seq, "iob2", "iob2") == ["O", "B-X", "I-X", "B-Y", "B-X"]
+    assert ill_formed(seq, "iob2") == 2 and ill_formed(["B-X", "I-X"], "iob2") == 0
+    assert ill_formed(["B-X", "O", "E-Y"], "bioes") == 2  # B without E, E without B
+
+
+@pytest.mark.parametrize("tags, scheme", [
+    ([["B-PER", "I-PER", "O"], ["B-LOC"]], "iob2"),
+    ([["I-PER", "I-PER", "B-PER", "O"], ["O", "I-LOC"]], "iob1"),
+    ([["S-PER", "O", "B-LOC", "E-LOC"]], "bioes"),
+    ([["I-PER", "O", "I-LOC"]], "io"),
+    ([["B", "I", "O", "B"]], "iob2"),
+    ([["I", "O", "I"]], "io"),
+    ([["NN", "VB", "DT"]], "plain"),
+    ([["B-NNO", "B-VBI", "B-SYM"]], "plain"),  # IndoNLU POSP: POS tags written with a B- prefix
+    ([["O", "O"]], "iob2"),
+])
+def test_detect_scheme(tags, scheme):
+    assert detect_scheme(tags, _where) == scheme
+
+
+def test_tag_outside_scheme_names_file_line_and_tag(tmp_path):
+    path = _write(tmp_path, "t.txt", "John\tB-PER\nruns\tE-PER\n\nParis\tB-LOC\nis\tPLACE\n")
+    split = read_tagged(path)
+    with pytest.raises(DataError, match=r"t.txt, line 2: tag 'E-PER' is outside the iob2 scheme"):
+        check_scheme(split.tags, "iob2", split.where)
+    with pytest.raises(DataError, match=r"t.txt, line 4, word 2: tag 'PLACE' is outside the iob2 scheme"):
+        check_scheme(split.tags[1:], "iob2", lambda i: split.where(i + 1))  # a one-argument where
+    with pytest.raises(DataError, match=r"t.txt, line 5: tag 'PLACE' is outside the bioes scheme"):
+        detect_scheme(split.tags, split.where)
+    check_scheme(split.tags, "plain", split.where)
+
+
+def test_mixed_iob1_iob2_in_one_file_is_an_error(tmp_path):
+    path = _write(tmp_path, "mixed.txt", "a\tB-PER\nb\tI-PER\n\nc\tO\nd\tI-LOC\n\ne\tB-ORG\n")
+    split = read_tagged(path)
+    with pytest.raises(DataError, match=r"mixed IOB1 and IOB2.*line 5 \('I-LOC'\).*line 1 \('B-PER'\)"):
+        detect_scheme(split.tags, split.where)
+    # a declared scheme reads it leniently; the slip is counted
+    check_scheme(split.tags, "iob2", split.where)
+    assert sum(ill_formed(t, "iob2") for t in split.tags) == 1
+
+
+def test_rare_slips_below_max_mixed_read_as_majority_scheme():
+    tags = [["B-X", "I-X", "O"]] * 200 + [["O", "I-X"]]
+    assert detect_scheme(tags, _where) == "iob2"
+    with pytest.raises(DataError, match="mixed"):
+        detect_scheme(tags, _where, max_mixed=0.0)
+
+
+def test_label_list_and_training_scheme():
+    types = entity_types([["B-PER", "O", "I-LOC"]], "iob2")
+    assert types == ["LOC", "PER"]
+    assert label_list(types, "iob2") == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert training_scheme("bioes") == TRAINING_SCHEME == "iob2" and training_scheme("plain") == "plain"
+    with pytest.raises(ValueError, match="cannot convert"):
+        convert(["NN"], "plain", "iob2")
+
+
+def test_detected_schemes_of_shared_datasets(shared_data):
+    files = {"wikiann/en/test": "iob2", "wikiann/id/test": "iob2",
+             "indonlu/posp_pos-prosa/test_preprocess.txt": "plain",
+             "indonlu/nergrit_ner-grit/test_preprocess.txt": "iob2",
+             "indonlu/terma_term-extraction-airy/test_preprocess.txt": "iob2"}
+    for file, scheme in files.items():
+        split = read_tagged(str(shared_data / file))
+        assert detect_scheme(split.tags, split.where) == scheme, file
+    terma = read_tagged(str(shared_data / "indonlu/terma_term-extraction-airy/test_preprocess.txt"))
+    assert sum(ill_formed(t, "iob2") for t in terma.tags) == 5  # I- tags starting a span, repaired

@@ -51,10 +51,15 @@ class TaggedSplit:
     tags: list[list[str]]
     lines: list[int]
     empty_skipped: int = 0
+    line_per_word: bool = False  # CoNLL: word j of sentence i is on line lines[i] + j
 
-    def where(self, i: int) -> str:
-        """Location of sentence i for error messages: ``"path, line N"`` (``"source, example i"`` without lines)."""
-        return f"{self.source}, line {self.lines[i]}" if self.lines else f"{self.source}, example {i}"
+    def where(self, i: int, word: int | None = None) -> str:
+        """Location of sentence i (or of its word ``word``, 0-based) for error messages: ``"path, line N"``
+        (``"path, line N, word K"`` in a row of lists; ``"source, example i"`` without lines)."""
+        if word is not None and self.line_per_word:
+            return f"{self.source}, line {self.lines[i] + word}"
+        at = f"{self.source}, line {self.lines[i]}" if self.lines else f"{self.source}, example {i}"
+        return at if word is None else f"{at}, word {word + 1}"
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -147,7 +152,7 @@ def _read_conll(path: Path, token_col: int, tag_col: int) -> TaggedSplit:
         tokens.append(words)
         tags.append(labels)
         lines.append(start)
-    return TaggedSplit(str(path), tokens, tags, lines)
+    return TaggedSplit(str(path), tokens, tags, lines, line_per_word=True)
 
 
 def parse_list(value: object, where: str, role: str) -> list[str]:
@@ -291,7 +296,7 @@ def _strip_lang(split: TaggedSplit, mode: LangPrefix) -> TaggedSplit:
     if mode == "auto" and not _one_prefix(_all(split.tokens)):
         return split
     tokens = [[_LANG_PREFIX.sub("", t, count=1) for t in sentence] for sentence in split.tokens]
-    return TaggedSplit(split.source, tokens, split.tags, split.lines, split.empty_skipped)
+    return TaggedSplit(split.source, tokens, split.tags, split.lines, split.empty_skipped, split.line_per_word)
 
 
 def _one_prefix(tokens: Iterable[str]) -> bool:
