@@ -20,6 +20,7 @@ from taskdistil.data.tag_schemes import (
 )
 from taskdistil.data.tagged import read_tagged
 from taskdistil.errors import DataError
+from taskdistil.tasks.tagging_metrics import tagging_metrics
 
 
 def _write(tmp_path: Path, name: str, text: str) -> str:
@@ -226,3 +227,33 @@ def test_detected_schemes_of_shared_datasets(shared_data):
         assert detect_scheme(split.tags, split.where) == scheme, file
     terma = read_tagged(str(shared_data / "indonlu/terma_term-extraction-airy/test_preprocess.txt"))
     assert sum(ill_formed(t, "iob2") for t in terma.tags) == 5  # I- tags starting a span, repaired
+
+
+# ---------------------------------------------------------------- metrics
+
+def test_span_metrics_strict_micro_and_per_type():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-LOC"], ["I-ORG", "O"]]  # the ORG span is ill-formed: strict mode drops it
+    ev = tagging_metrics(pred, gold, "iob2")
+    assert ev.primary == "f1"
+    assert ev.metrics["precision"] == pytest.approx(1.0) and ev.metrics["recall"] == pytest.approx(2 / 3)
+    assert ev.metrics["f1"] == pytest.approx(0.8) and ev.score == pytest.approx(0.8)
+    assert ev.metrics["f1/PER"] == 1.0 and ev.metrics["f1/ORG"] == 0.0
+    assert ev.metrics["accuracy"] == pytest.approx(5 / 6)
+    wrong_boundary = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O"]]
+    assert tagging_metrics(wrong_boundary, gold, "iob2").metrics["f1/PER"] == 0.0
+
+
+def test_span_metrics_gold_slips_are_repaired_and_bioes_scored_strictly():
+    gold = [["O", "I-X", "I-X"]]  # an I- start in IOB2 gold still means the span X[1:3]
+    assert tagging_metrics([["O", "B-X", "I-X"]], gold, "iob2").score == 1.0
+    assert tagging_metrics([["B-X", "E-X", "S-Y"]], [["B-X", "E-X", "S-Y"]], "bioes").score == 1.0
+    assert tagging_metrics([["B-X", "I-X", "S-Y"]], [["B-X", "E-X", "S-Y"]], "bioes").score == pytest.approx(2 / 3)
+    assert tagging_metrics([["I-X", "I-X"]], [["I-X", "I-X"]], "io").score == 1.0
+
+
+def test_plain_metrics_are_token_accuracy_and_lengths_checked():
+    ev = tagging_metrics([["B-NNO", "B-VBI", "B-SYM"]], [["B-NNO", "B-NNO", "B-SYM"]], "plain")
+    assert ev.primary == "accuracy" and ev.score == pytest.approx(2 / 3) and "f1" not in ev.metrics
+    with pytest.raises(ValueError, match="sentence 0: 1 predicted tags for 2 words"):
+        tagging_metrics([["O"]], [["O", "O"]], "iob2")
