@@ -19,6 +19,7 @@ from taskdistil.data.tag_schemes import (
     training_scheme,
 )
 from taskdistil.data.tagged import read_tagged
+from taskdistil.data.windows import Window, join_windows, word_windows
 from taskdistil.errors import DataError
 from taskdistil.tasks.tagging_metrics import tagging_metrics
 
@@ -257,3 +258,49 @@ def test_plain_metrics_are_token_accuracy_and_lengths_checked():
     assert ev.primary == "accuracy" and ev.score == pytest.approx(2 / 3) and "f1" not in ev.metrics
     with pytest.raises(ValueError, match="sentence 0: 1 predicted tags for 2 words"):
         tagging_metrics([["O"]], [["O", "O"]], "iob2")
+
+
+# ---------------------------------------------------------------- windows
+
+def _check_windows(counts: list[int], max_subwords: int, overlap: int) -> list[Window]:
+    windows = word_windows(counts, max_subwords, overlap)
+    kept = [i for w in windows for i in range(w.keep_start, w.keep_end)]
+    assert kept == list(range(len(counts)))  # every word kept exactly once, in order
+    for w in windows:
+        assert w.start <= w.keep_start < w.keep_end <= w.end
+        assert sum(counts[w.start:w.end]) <= max_subwords or (w.cut and w.end - w.start == 1)
+    assert join_windows(windows, [list(range(w.start, w.end)) for w in windows]) == list(range(len(counts)))
+    return windows
+
+
+def test_short_sentence_is_one_window_and_empty_has_none():
+    assert word_windows([1, 2, 3], 10, 2) == [Window(0, 3, 0, 3)]
+    assert word_windows([], 10, 2) == []
+
+
+def test_long_sentence_windows_overlap_fit_and_keep_every_word_once():
+    windows = _check_windows([1] * 10, 4, 2)
+    assert [(w.start, w.end) for w in windows][:2] == [(0, 4), (2, 6)]
+    assert (windows[0].keep_end, windows[1].keep_start) == (3, 3)  # the overlap [2, 4) is split in its middle
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_windows_round_trip(seed):
+    import random
+    rng = random.Random(seed)
+    counts = [rng.randint(1, 5) for _ in range(rng.randint(1, 120))]
+    _check_windows(counts, rng.randint(5, 30), rng.randint(0, 8))
+
+
+def test_word_longer_than_window_stands_alone_and_is_marked_cut():
+    windows = _check_windows([1, 1, 9, 1, 1], 4, 1)
+    cut = [w for w in windows if w.cut]
+    assert [(w.start, w.end) for w in cut] == [(2, 3)]
+
+
+def test_join_windows_concatenates_arrays():
+    import numpy as np
+    windows = word_windows([1] * 6, 4, 2)
+    logits = [np.full((w.end - w.start, 3), k, dtype=np.float32) for k, w in enumerate(windows)]
+    joined = join_windows(windows, logits)
+    assert joined.shape == (6, 3) and list(joined[:, 0]) == [0, 0, 0, 1, 1, 1]
