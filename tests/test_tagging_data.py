@@ -175,6 +175,7 @@ def test_ill_formed_tags_are_repaired_and_counted():
     ([["NN", "VB", "DT"]], "plain"),
     ([["B-NNO", "B-VBI", "B-SYM"]], "plain"),  # IndoNLU POSP: POS tags written with a B- prefix
     ([["O", "O"]], "iob2"),
+    ([["NN", "S", "VB", "DT", "I"]], "plain"),  # a few POS tags that look like bare span tags
 ])
 def test_detect_scheme(tags, scheme):
     assert detect_scheme(tags, _where) == scheme

@@ -5,9 +5,10 @@ Span schemes (a tag is ``O`` or ``PREFIX-TYPE``; bare ``B``/``I``/``O`` tags are
 - ``iob2``: every span starts with ``B-X``, continues with ``I-X``;
 - ``bioes``: ``B-X I-X* E-X`` for a span of two or more words, ``S-X`` for one word;
 - ``io``: every word of a span is ``I-X`` (two adjacent spans of one type cannot be told apart).
-``plain``: one label per word with no span structure (POS tags). IndoNLU POSP writes every POS tag with a ``B-``
-prefix (``B-NNO``) and has no ``O`` and no ``I-`` tag: a file like that is detected as ``plain``, its tags kept as
-written, and scored by token accuracy (the issue's metric for POSP).
+``plain``: one label per word with no span structure (POS tags): detected when no tag is ``O``, ``I-X``, ``E-X`` or
+``S-X``, or when fewer than half of the distinct tags look like span tags (a POS set with an ``S`` tag). IndoNLU
+POSP writes every POS tag with a ``B-`` prefix (``B-NNO``) and has no ``O`` and no ``I-`` tag: it is detected as
+``plain``, its tags kept as written, and scored by token accuracy (the issue's metric for POSP).
 
 Spans are read leniently, as conlleval does: ``B`` opens a span, ``I``/``E`` continue an open span of their type
 or else open one, ``E``/``S`` close it. Every scheme decodes to the same spans this way, so a tag that is
@@ -64,8 +65,9 @@ def detect_scheme(tags: Sequence[Sequence[str]], where: Where, *, max_mixed: flo
     tagset = {t for sentence in tags for t in sentence}
     parsed = {t: split_tag(t) for t in tagset}
     prefixes = {p[0] for p in parsed.values() if p is not None}
-    if not prefixes & {OUTSIDE, "I", "E", "S"}:
-        scheme = "plain"  # no span structure: plain labels (also POSP's all-"B-" POS tags)
+    shaped = sum(p is not None for p in parsed.values())
+    if not prefixes & {OUTSIDE, "I", "E", "S"} or 2 * shaped < len(tagset):
+        scheme = "plain"  # no span structure (POSP's all-"B-" POS tags), or mostly labels like NN, VB
     elif prefixes & {"E", "S"}:
         scheme = "bioes"
     elif "B" not in prefixes:
