@@ -257,6 +257,8 @@ def test_span_metrics_gold_slips_are_repaired_and_bioes_scored_strictly():
 def test_plain_metrics_are_token_accuracy_and_lengths_checked():
     ev = tagging_metrics([["B-NNO", "B-VBI", "B-SYM"]], [["B-NNO", "B-NNO", "B-SYM"]], "plain")
     assert ev.primary == "accuracy" and ev.score == pytest.approx(2 / 3) and "f1" not in ev.metrics
+    # IndoNLU's POSP F1 (every word a one-word B- span) is token accuracy
+    assert tagging_metrics([["B-NNO", "B-VBI", "B-SYM"]], [["B-NNO", "B-NNO", "B-SYM"]], "iob2").score == ev.score
     with pytest.raises(ValueError, match="sentence 0: 1 predicted tags for 2 words"):
         tagging_metrics([["O"]], [["O", "O"]], "iob2")
 

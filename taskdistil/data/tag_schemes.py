@@ -8,7 +8,9 @@ Span schemes (a tag is ``O`` or ``PREFIX-TYPE``; bare ``B``/``I``/``O`` tags are
 ``plain``: one label per word with no span structure (POS tags): detected when no tag is ``O``, ``I-X``, ``E-X`` or
 ``S-X``, or when fewer than half of the distinct tags look like span tags (a POS set with an ``S`` tag). IndoNLU
 POSP writes every POS tag with a ``B-`` prefix (``B-NNO``) and has no ``O`` and no ``I-`` tag: it is detected as
-``plain``, its tags kept as written, and scored by token accuracy (the issue's metric for POSP).
+``plain``, its tags kept as written, and scored by token accuracy (the issue's metric for POSP). IndoNLU reports
+F1 for POSP, computed conlleval-style over these tags, where every word is a one-word span: as many predicted as
+gold spans, so its precision, recall and F1 all equal token accuracy.
 
 Spans are read leniently, as conlleval does: ``B`` opens a span, ``I``/``E`` continue an open span of their type
 or else open one, ``E``/``S`` close it. Every scheme decodes to the same spans this way, so a tag that is
