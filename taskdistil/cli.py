@@ -18,6 +18,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="directory relative data paths resolve against "
                    "(default: $TASKDISTIL_DATA, then data.dir)")
     p.add_argument("--force", action="store_true", help="redo the stage(s) even if up to date")
+    p.add_argument("--device", default=None, metavar="DEVICE", help="the run's default device: auto (CUDA, then "
+                   "MPS, then CPU), cpu, cuda, cuda:N or mps (same as --set device=DEVICE)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         from taskdistil.config import load_config
         from taskdistil.pipeline import run_all, run_one
 
-        config = load_config(_config_path(args.config), args.overrides + _budget_overrides(args), args.data_dir)
+        device = [f"device={args.device}"] if args.device else []
+        config = load_config(_config_path(args.config), args.overrides + device + _budget_overrides(args),
+                             args.data_dir)
         if args.command == "run":
             run_all(config, force=args.force)
         else:

@@ -9,17 +9,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taskdistil.errors import ConfigError
 from taskdistil.recipes import apply_recipe
 
 DATA_DIR_ENV = "TASKDISTIL_DATA"
 EMBEDDED_TEACHER = "embedded:minilm-l6"
+
+
+def _device_spec(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise ValueError(f"expected a device: auto, cpu, cuda, cuda:N or mps, got {value!r}")
+    return value
+
+
+Device = Annotated[str, AfterValidator(_device_spec)]  # resolved by taskdistil.devices
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+STAGE_DEVICE = "this stage's device (auto, cpu, cuda, cuda:N, mps); default: the run's device"
+STAGE_PRECISION = "fp32, bf16 or fp16 (autocast; logits stored in float32); auto: bf16 on GPUs that support it"
 
 
 class _Strict(BaseModel):
@@ -91,6 +104,8 @@ class TeacherConfig(_Strict):
     finetuned: bool = Field(False, description="use the checkpoint as is (already fine-tuned on this task)")
     max_length: int = Field(128, ge=8, le=4096)
     trust_remote_code: bool = False
+    device: Device | None = Field(None, description=STAGE_DEVICE)
+    precision: Precision = Field("auto", description=STAGE_PRECISION)
     train: TrainConfig = TrainConfig(
         epochs=2, batch_size=32, learning_rate=5e-5, optimizer="adamw", weight_decay=0.01,
         scheduler="linear", warmup_ratio=0.06,
@@ -105,6 +120,10 @@ class TeacherConfig(_Strict):
 class AnnotateConfig(_Strict):
     batch_size: int = Field(128, ge=1)
     shard_size: int = Field(8192, ge=1)
+    device: Device | None = Field(None, description=STAGE_DEVICE)
+    precision: Precision = Field("auto", description=STAGE_PRECISION)
+    max_tokens: int | None = Field(None, ge=1, description="padded tokens per batch (length-sorted batches sized "
+                                   "by a token budget); default: batch_size examples on CPU, 65,536 tokens on GPUs")
 
 
 class UnlabeledSource(_Strict):
@@ -299,6 +318,7 @@ class StudentConfig(_Strict):
     recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
         None, description="a paper's settings (taskdistil.recipes) under the keys given here")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
+    device: Device | None = Field(None, description=STAGE_DEVICE + " (students train in fp32)")
     kind: Literal["bilstm", "cnn", "transformer", "hf"] = "bilstm"
     layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3); hf: keep the "
                                "checkpoint's first k layers (default: all of them)")
@@ -478,6 +498,8 @@ class ExamConfig(_Strict):
     max_batches: int = Field(100, ge=3, description="timed batches per point at most")
     max_seconds: float = Field(5.0, gt=0, description="timed seconds per point at most")
     runtimes: list[Literal["torch", "onnx", "onnx-int8"]] = Field(["torch", "onnx", "onnx-int8"], min_length=1)
+    devices: list[Device] = Field(["cpu"], min_length=1, description="cpu (always measured) plus accelerators "
+                                  "(cuda, cuda:N, mps) for GPU rows: torch latency/throughput at batch 1/32/256")
     reference: Literal["bert-base", "none"] = Field(
         "bert-base", description="also time a BERT-base-sized encoder (random weights) on the same inputs")
     reference_batch_sizes: list[int] = [1, 32]
@@ -503,9 +525,18 @@ class ExamConfig(_Strict):
             raise ValueError("thread counts are >= 1, or 0 for all cores")
         return sorted({t or (os.cpu_count() or 1) for t in v})
 
+    @field_validator("devices")
+    @classmethod
+    def _named_devices(cls, v: list[str]) -> list[str]:
+        if "auto" in v:
+            raise ValueError("name the devices to time (cpu, cuda, cuda:N, mps), not auto")
+        return v
+
     def measurement(self) -> dict:
-        """The settings that change what is measured (the exam stage's key)."""
-        return self.model_dump(mode="json", exclude={"max_latency_ms", "max_size_mb", "min_retention"})
+        """The settings that change what is measured (the exam stage's key; devices only with a GPU row)."""
+        cpu_only = set(self.devices) == {"cpu"}
+        return self.model_dump(mode="json", exclude={"max_latency_ms", "max_size_mb", "min_retention",
+                                                     *(["devices"] if cpu_only else [])})
 
     def budgets(self) -> dict:
         return {"max_latency_ms": self.max_latency_ms, "max_size_mb": self.max_size_mb,
@@ -516,6 +547,8 @@ class RunConfig(_Strict):
     name: str = "run"
     run_dir: str = "runs/${name}"
     seed: int = 42
+    device: Device = Field("auto", description="the stages' default device: auto (CUDA, then MPS, then CPU), cpu, "
+                           "cuda, cuda:N or mps; teacher, annotate and each student may override it")
     data: DataConfig
     teacher: TeacherConfig = TeacherConfig()
     transfer: TransferConfig = TransferConfig()

@@ -10,7 +10,7 @@ An hf student (``HFEncoderStudent.from_checkpoint``: any Hugging Face encoder ch
 (the transfer texts are encoded with it) and layers; under Patient KD its layers 1..k-1 learn the teacher layers of
 its ``layer_map`` the same way, through a learned projection of its [CLS] states to the teacher's hidden size where
 the two differ (``PatientLoss(student_dim, teacher_dim)``: the loss's parameters, trained beside the student in the
-logits stage by ``_PatientKD``, not saved with it).
+logits stage by ``PatientKD``, not saved with it).
 
 Multi-stage training (``stages:``, XtremeDistil) keeps one loop: a stage is data (an objective, its train
 settings, an unfreezing rule) that ``fit`` runs in its own work dir ``stages/<n>-<objective>`` under the
@@ -42,14 +42,17 @@ from torch import nn
 from taskdistil import distributed
 from taskdistil.artifact import save_student
 from taskdistil.config import StageConfig, StudentConfig, scheduled
-from taskdistil.data.pairs import SENTENCE_PAIR, Example, sentences
-from taskdistil.errors import ArtifactError, ConfigError, StageError
+from taskdistil.devices import log_placement, student_placement
+from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
-from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
-from taskdistil.students.registry import build_student
-from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
-from taskdistil.students.vectors import read_vectors
+from taskdistil.student_build import (
+    build_tokenizer,
+    embedding_student,
+    hf_student,
+    hidden_store,
+    transformer_student,
+)
 from taskdistil.tasks import classification_metrics, load_task_data
 from taskdistil.teacher.annotate import LogitStore
 from taskdistil.teacher.model import Teacher
@@ -60,24 +63,6 @@ from taskdistil.transfer.store import ORIGIN_NAMES, TransferSet
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
-
-
-def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[Example], task: str):
-    """The student's tokenizer; for sentence pairs, encoding each text alone (siamese bilstm/cnn) or a pair as one
-    sequence (transformer, hf)."""
-    max_length = student.max_length or teacher.max_length
-    if student.kind == "hf":  # its own: the checkpoint's tokenizer
-        from taskdistil.students.hf_encoder import checkpoint_tokenizer
-
-        tokenizer = checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
-    elif student.tokenizer == "wordpiece":
-        tokenizer = WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
-    else:
-        tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,
-                                        student.min_freq, max_length)
-    if task == SENTENCE_PAIR:
-        tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
-    return tokenizer
 
 
 def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict:
@@ -104,24 +89,32 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     gold = torch.as_tensor(np.where(labeled >= 0, to_teacher[train_labels[np.maximum(labeled, 0)]], -1))
     dev_gold = to_teacher[data.label_ids("dev")]
 
-    patient = None  # the Patient KD term (_PatientKD), or None
+    patient = None  # the Patient KD term (PatientKD), or None
     if student.kind == "transformer":
-        model, patient = _transformer_student(run, student, teacher, tokenizer)
+        model, patient = transformer_student(run, student, teacher, tokenizer)
     elif student.kind == "hf":
-        model, patient = _hf_student(run, student, teacher, tokenizer)
+        model, patient = hf_student(run, student, teacher, tokenizer)
     else:
-        model = _embedding_student(run, student, teacher, tokenizer, seed)
+        model = embedding_student(run, student, teacher, tokenizer, seed)
     targets = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
+    placement = student_placement(config, student)  # fp32; CPU: every move below is the identity
+    log_placement(f"distill:{student.name}", placement)
+    placement.module(patient if patient is not None else model)
+    gold = placement.to(gold)
 
     def inputs(idx: np.ndarray):
-        return pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)  # (ids, mask)
+        return tuple(map(placement.to, pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)))  # (ids, mask)
+
+    def teacher_logits(idx: np.ndarray) -> torch.Tensor:
+        return placement.to(torch.from_numpy(store[idx]))
 
     def forward(idx: np.ndarray):
         return model(*inputs(idx))
 
     def evaluate():
-        logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512)
+        logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512,
+                                placement=placement)
         return classification_metrics(logits, dev_gold)
 
     def objective(stage: StageConfig, number: int):
@@ -131,15 +124,15 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
 
             def logits_loss(idx: np.ndarray) -> torch.Tensor:
                 if patient is None:
-                    return loss(forward(idx).logits, torch.from_numpy(store[idx]), gold[idx])
-                out, term = patient(*inputs(idx), patient.targets(idx))
-                return loss(out.logits, torch.from_numpy(store[idx]), gold[idx]) + term
+                    return loss(forward(idx).logits, teacher_logits(idx), gold[idx])
+                out, term = patient(*inputs(idx), placement.to(patient.targets(idx)))
+                return loss(out.logits, teacher_logits(idx), gold[idx]) + term
 
             # a Patient KD loss with parameters (an hf student's projection) trains beside the student
             return (patient if patient is not None and patient.has_parameters else model), logits_loss, evaluate, hook
         if stage.objective == "hard_distill":
             hard = HardDistillation()
-            return model, lambda idx: hard(forward(idx).logits, torch.from_numpy(store[idx])), evaluate, None
+            return model, lambda idx: hard(forward(idx).logits, teacher_logits(idx)), evaluate, None
         if stage.objective == "hard_labels":
             ce = HardCE()
             return model, lambda idx: ce(forward(idx).logits, gold[idx]), evaluate, None
@@ -147,17 +140,17 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         with torch.no_grad():
             model.eval()
             student_dim = forward(np.arange(1)).pooled.shape[-1]
-        representation = RepresentationLoss(student_dim, dev_states.shape[-1])
+        representation = placement.module(RepresentationLoss(student_dim, dev_states.shape[-1]))
         trained = _WithProjection(model, representation)
 
         def representation_loss(idx: np.ndarray) -> torch.Tensor:
-            return trained(*inputs(idx), torch.from_numpy(hidden.read(idx, [layer])[:, 0]))
+            return trained(*inputs(idx), placement.to(torch.from_numpy(hidden.read(idx, [layer])[:, 0])))
 
         def evaluate_representation() -> Evaluation:
-            pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, dev_ids, tokenizer.pad_id, 512)
-            return Evaluation({"neg_representation_mse": -float(representation(torch.from_numpy(pooled),
-                                                                               dev_states))},
-                              "neg_representation_mse")
+            pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, dev_ids, tokenizer.pad_id, 512,
+                                    placement=placement)
+            mse = representation(placement.to(torch.from_numpy(pooled)), placement.to(dev_states))
+            return Evaluation({"neg_representation_mse": -float(mse)}, "neg_representation_mse")
 
         return trained, representation_loss, evaluate_representation, None
 
@@ -167,7 +160,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
         batches = LengthBuckets(lengths, student.train.batch_size, seed=seed, rows=rows)
         result = fit(trained, loss_fn, batches, stage_evaluate, student.train, stage_dir / "work",
-                     desc=f"student {student.name}", on_step=hook)
+                     desc=f"student {student.name}", on_step=hook, placement=placement)
         dev, summaries = result.best, None
     else:
         results = []
@@ -181,7 +174,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
             _log_stage(student, number, stage, targets, unfreezing)
             result = fit(trained, loss_fn, batches, stage_evaluate, stage.train, stage_work_dir(stage_dir, number,
                          stage), desc=f"student {student.name} stage {number} ({stage.objective})",
-                         on_step=chain(hook, unfreezing))
+                         on_step=chain(hook, unfreezing), placement=placement)
             if unfreezing is not None:
                 unfreezing.release()
             results.append(result)
@@ -238,34 +231,6 @@ class _WithProjection(nn.Module):
         return self.loss(self.student(ids, mask).pooled, target)
 
 
-class _PatientKD(nn.Module):
-    """The Patient KD term of a student (Sun et al. 2019): forward(ids, mask, teacher_cls) -> (the student's
-    output, pkd_weight * PatientLoss(its layers 1..k-1, teacher_cls)), and ``targets(idx)`` the teacher [CLS] states
-    of ``layers`` cached in the annotations. When the loss has parameters (the projection of an hf student whose
-    hidden size differs from the teacher's) this module is what the logits stage trains, so that the projection
-    learns with the student (data-parallel: through DDP too); the projection is not part of the saved student."""
-
-    def __init__(self, student: nn.Module, loss: nn.Module, weight: float, hidden, layers: list[int]):
-        super().__init__()
-        self.student = student
-        self.loss = loss
-        self.weight = weight
-        self.hidden = hidden  # HiddenStore
-        self.layers = layers
-
-    @property
-    def has_parameters(self) -> bool:
-        return any(True for _ in self.loss.parameters())
-
-    def targets(self, idx: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.hidden.read(idx, self.layers))  # (B, k-1, H_t) float16
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, teacher_cls: torch.Tensor):
-        out = self.student(ids, mask)
-        # student layers 1..k-1; the top one has the logits
-        return out, self.weight * self.loss(out.layer_cls[:, :-1], teacher_cls)
-
-
 def _logits_loss(student: StudentConfig):
     """(DistillLoss of the student's ``loss`` section, the hook moving a and T along their schedules)."""
     settings = student.loss
@@ -302,25 +267,13 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
     depth = teacher.model.config.num_hidden_layers
     numbers = [i for i, stage in enumerate(student.stages, 1) if stage.objective == "representation"]
     layers = [state_name(stage.resolved_teacher_layer(depth, key), stage.teacher_pooling) for key, stage in stages]
-    hidden = _hidden_store(run, student, layers)
+    hidden = hidden_store(run, student, layers)
     config = run.config
     order = sorted_states(layers)
     states = teacher_states(teacher, data.dev.texts, order, config.annotate.batch_size,
                             config.data.too_long, data.dev.where)  # (N_dev, L, H)
     return {n: (layer, hidden, torch.from_numpy(np.ascontiguousarray(states[:, order.index(layer)])))
             for n, layer in zip(numbers, layers)}
-
-
-def _hidden_store(run: "Run", student: StudentConfig, layers: list):
-    """The cached teacher states (checksums verified), checked to hold the states named ``layers``."""
-    from taskdistil.teacher.annotate import HiddenStore, sorted_states
-
-    hidden = HiddenStore(run.annotate_dir, verify=True)
-    missing = sorted_states(set(layers) - set(hidden.layers))
-    if missing:
-        raise StageError(f"{run.annotate_dir}: the annotations hold teacher layers {hidden.layers}, student "
-                         f"{student.name!r} needs {missing}; rerun `taskdistil annotate`")
-    return hidden
 
 
 def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets: dict,
@@ -342,77 +295,3 @@ def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets:
 def _summary(stage: StageConfig, result: FitResult) -> dict:
     return {"objective": stage.objective, "dev": result.best, "best_step": result.best_step, "steps": result.steps,
             "stopped_early": result.stopped_early, "history": result.history}
-
-
-def _embedding_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
-    """A bilstm or cnn student with its embedding table initialised (SVD of the teacher's, word vectors, random)."""
-    model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
-                          pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
-                          **student.model_dump(exclude={"kind"}))
-    if student.embeddings == "svd":
-        model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
-    elif student.embeddings == "vectors":
-        from taskdistil.pipeline import log
-
-        table = read_vectors(run.config.data_file(student.vectors), tokenizer.vocabulary(), student.embedding_dim,
-                             tokenizer.pad_id, seed)
-        model.embedding.initialize(torch.from_numpy(table.matrix))
-        log(f"[distill:{student.name}] word vectors for {table.found:,} of {tokenizer.vocab_size:,} vocabulary "
-            f"entries ({table.lowercase_matches:,} by their lowercased form)")
-    return model
-
-
-def _transformer_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer):
-    """(the student built from the teacher's layers, its Patient KD term or None when pkd_weight is 0)."""
-    from taskdistil.losses import PatientLoss
-    from taskdistil.pipeline import log
-    from taskdistil.students.transformer import TransformerStudent, bert_depth, student_layers
-
-    depth = bert_depth(teacher.model.config, f"teacher ({run.teacher_model_dir})")
-    init, matched = student_layers(student, depth)
-    model = TransformerStudent.from_teacher(teacher.model, init, pad_id=tokenizer.pad_id,
-                                            hidden_dropout=student.dropout, sep_id=teacher.sep_id)
-    positions = model.config.bert["max_position_embeddings"]
-    if tokenizer.max_length > positions:
-        raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the teacher's "
-                          f"position embeddings cover {positions}")
-    weight = student.loss.pkd_weight
-    log(f"[distill:{student.name}] {len(init)}-layer transformer from teacher layers {init} (of {depth})"
-        + (f"; Patient KD (weight {weight:g}) to teacher layers {matched}" if weight else ""))
-    if not weight:
-        return model, None
-    return model, _PatientKD(model, PatientLoss(), weight, _hidden_store(run, student, matched), matched)
-
-
-def _hf_student(run: "Run", student: StudentConfig, teacher: Teacher, tokenizer):
-    """(the student from its Hugging Face checkpoint under a fresh head, its Patient KD term or None when
-    pkd_weight is 0)."""
-    from taskdistil.losses import PatientLoss
-    from taskdistil.pipeline import log
-    from taskdistil.students.hf_encoder import HFEncoderStudent, pkd_layer_map
-
-    key = f"students.{student.name}.checkpoint"
-    model = HFEncoderStudent.from_checkpoint(student.checkpoint, len(teacher.labels), tokenizer.pad_id,
-                                             student.dropout, key, layers=student.layers, pooling=student.pooling)
-    if tokenizer.pairs and getattr(model.encoder.config, "type_vocab_size", 0) > 1:  # pairs with token types
-        try:
-            model.config.sep_id = tokenizer.pair_separator()
-        except ArtifactError as err:
-            raise ConfigError(f"{key}: {err}") from None
-    positions = getattr(model.encoder.config, "max_position_embeddings", None)
-    if positions is not None and tokenizer.max_length > positions:
-        raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the checkpoint's "
-                          f"position embeddings cover {positions}")
-    what = (f"[distill:{student.name}] {model.num_layers}-layer {model.encoder.config.model_type} encoder (hidden "
-            f"{model.hidden_size}) from {student.checkpoint}")
-    weight = student.loss.pkd_weight
-    if not weight:
-        log(what)
-        return model, None
-    teacher_config = teacher.model.config
-    matched = pkd_layer_map(student, model.num_layers, teacher_config.num_hidden_layers)
-    loss = PatientLoss(model.hidden_size, teacher_config.hidden_size)
-    log(f"{what}; Patient KD (weight {weight:g}) to teacher layers {matched}" + (
-        f" through a learned {model.hidden_size} -> {teacher_config.hidden_size} projection"
-        if loss.projection is not None else ""))
-    return model, _PatientKD(model, loss, weight, _hidden_store(run, student, matched), matched)

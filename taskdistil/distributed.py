@@ -52,8 +52,9 @@ def is_main() -> bool:
 
 
 def init() -> None:
-    """Join the process group when launched with WORLD_SIZE > 1 (idempotent): gloo, plus nccl for CUDA tensors
-    on a machine with GPUs (the models train on CPU, so gloo carries their gradients either way)."""
+    """Join the process group when launched with WORLD_SIZE > 1 (idempotent): gloo for CPU tensors, plus NCCL for
+    CUDA tensors on a machine with GPUs, where each process takes cuda:LOCAL_RANK (``taskdistil.devices``): models
+    on GPUs reduce their gradients over NCCL, models on CPU over gloo; object collectives go over gloo."""
     if world_size() <= 1:
         return
     import torch
@@ -66,7 +67,7 @@ def init() -> None:
         raise ConfigError(f"WORLD_SIZE={world_size()} but {', '.join('$' + v for v in missing)} unset: start "
                           "multi-process runs with torchrun or accelerate launch")
     backend = "gloo"
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and local_rank() < torch.cuda.device_count():
         torch.cuda.set_device(local_rank())
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend, timeout=TIMEOUT)
@@ -128,7 +129,9 @@ def data_parallel(model) -> Callable[[], AbstractContextManager]:
     from torch.nn.parallel import DistributedDataParallel
 
     init()
-    wrapper = DistributedDataParallel(model, find_unused_parameters=True)
+    device = next(model.parameters()).device  # a model on a GPU: DDP over NCCL on that one device
+    wrapper = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)
     return partial(_routed, wrapper)
 
 

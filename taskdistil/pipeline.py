@@ -14,7 +14,6 @@ share their work, the others run on rank 0 while the rest wait.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -23,18 +22,14 @@ from pathlib import Path
 
 from taskdistil import __version__, distributed
 from taskdistil.config import RunConfig, StageConfig, StudentConfig, dump_config
+from taskdistil.devices import annotate_placement, check_devices, placement_keys
 from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
+from taskdistil.progress import log
 from taskdistil.stage_lock import stage_lock
 
 MANIFEST = "manifest.json"
 STAGES = ("teacher", "transfer", "annotate", "distill", "export", "exam")
-
-
-def log(message: str) -> None:
-    """A progress line on stderr (rank 0's only, in a multi-process run)."""
-    if distributed.is_main():
-        print(message, file=sys.stderr, flush=True)
 
 
 def _now() -> str:
@@ -188,6 +183,7 @@ class Run:
 # -- stage definitions --------------------------------------------------------------------
 
 def _prepare(config: RunConfig) -> Run:
+    check_devices(config)  # an absent device fails before any work, naming its key
     run = Run(config)
     if distributed.is_main():
         run.dir.mkdir(parents=True, exist_ok=True)
@@ -200,8 +196,9 @@ def teacher_stage(run: Run, force: bool = False) -> dict:
     from taskdistil.teacher.finetune import prepare_teacher
 
     c = run.config
-    key_inputs = {"teacher": c.teacher.model_dump(mode="json"), "seed": c.seed, "data": run.data_reading(),
-                  "train": run.data_fingerprint("train"), "dev": run.data_fingerprint("dev")}
+    key_inputs = {"teacher": c.teacher.model_dump(mode="json", exclude=placement_keys(c.teacher)), "seed": c.seed,
+                  "data": run.data_reading(), "train": run.data_fingerprint("train"),
+                  "dev": run.data_fingerprint("dev")}
 
     def body(stage_dir: Path) -> dict:
         data = load_task_data(c)
@@ -249,7 +246,8 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
     # The plain training set keeps the key it had before transfer sets existed, so those annotations stay valid.
     transfer = {"train": run.data_fingerprint("train")} if c.transfer.is_default() else {"set": transfer_key}
     key_inputs = {"teacher_weights": teacher_weights, "transfer": transfer,
-                  "data": run.data_reading(), "shard_size": c.annotate.shard_size}
+                  "data": run.data_reading(), "shard_size": c.annotate.shard_size,
+                  **c.annotate.model_dump(include={"precision"}, exclude=placement_keys(c.annotate))}
     layers = teacher_hidden_layers(run)
     if layers:  # only then: runs without Patient KD students keep their keys
         key_inputs["hidden_layers"] = layers
@@ -258,7 +256,8 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
         texts = TransferSet(run.transfer_dir)
         teacher = Teacher.load(run.teacher_model_dir)
         summary = annotate(teacher, texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
-                           texts.too_long(c.data.too_long), texts.where, layers=layers)
+                           texts.too_long(c.data.too_long), texts.where, layers=layers,
+                           placement=annotate_placement(c), max_tokens=c.annotate.max_tokens)
         warn_flat_states(summary.get("hidden_spread", {}))
         return summary
 
@@ -346,7 +345,7 @@ def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), e
     """A student's settings as a stage key holds them: ``exclude`` left out, and ``omit_unset`` and the
     added settings left out while they are None."""
     unset = [k for k in (*omit_unset, *ADDED_STUDENT_SETTINGS) if getattr(student, k) is None]
-    spec: dict = dict.fromkeys((*exclude, *unset), True)
+    spec: dict = dict.fromkeys((*exclude, *unset, "device"), True)  # a run moves between devices
     if not student.loss.pkd_weight:
         spec["loss"] = {"pkd_weight"}
     if student.stages and all(stage.teacher_pooling is None for stage in student.stages):

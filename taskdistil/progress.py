@@ -27,3 +27,11 @@ def progress(total: int, desc: str, unit: str = "it", initial: int = 0, enabled:
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=interactive,
                 mininterval=1.0 if interactive else 30.0, ascii=not interactive,
                 file=sys.stderr if interactive else _LogLines(sys.stderr))
+
+
+def log(message: str) -> None:
+    """A progress line on stderr (rank 0's only, in a multi-process run)."""
+    from taskdistil import distributed
+
+    if distributed.is_main():
+        print(message, file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from taskdistil.artifact import ONNX_FILES, load
+from taskdistil.exam.gpu import device_rows
 from taskdistil.exam.memory import measure_peak_rss
 from taskdistil.exam.reference import build_reference
 from taskdistil.exam.speed import Timed, measure_speed
@@ -135,6 +136,8 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                          "reference_batch_sizes": ex.reference_batch_sizes, "quality_batch_size": ex.quality_batch_size,
                          "inputs": "test texts in file order (wrapping around), padded per batch, pre-tokenized"},
               "models": rows, "exam_seconds": round(time.perf_counter() - t0, 1)}
+    if set(ex.devices) != {"cpu"}:  # accelerator rows (exam.devices), taskdistil.exam.gpu
+        report["device_rows"] = device_rows(run, ex, texts, _log)
     write_json(exam_dir / "measurements.json", report)
     return {"measurements": str(exam_dir / "measurements.json"), "exam_seconds": report["exam_seconds"],
             "models": {r["label"]: r["metrics"] for r in rows}}

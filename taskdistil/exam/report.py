@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from taskdistil.exam.gpu import device_lines
 from taskdistil.exam.recommend import recommend
 from taskdistil.io import atomic_write_text, read_json, write_json
 
@@ -83,7 +84,7 @@ def render_markdown(report: dict) -> str:
               "Disk: what that runtime ships (weights file + tokenizer + config).", ""]
     if flagged:
         lines += [f"**int8 quality flag**: {', '.join(flagged)} lose more than the allowed points to int8.", ""]
-    lines += _parity_lines(report)
+    lines += _parity_lines(report) + device_lines(report)
     if report.get("stage_seconds"):
         lines += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in report["stage_seconds"].items()]

@@ -26,6 +26,7 @@ import numpy as np
 from taskdistil import distributed
 from taskdistil.data.length import TooLong, offset
 from taskdistil.data.pairs import Example
+from taskdistil.devices import ACCELERATOR_TOKENS, CPU, Placement, log_placement
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_file, write_json
@@ -40,7 +41,10 @@ RANK_SHARDS = "shards.rank-*.json"  # a rank's own record during a multi-process
 
 def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_size: int, batch_size: int,
              too_long: TooLong = "error", where: Callable[[int], str] | None = None,
-             layers: Sequence[TeacherState] = ()) -> dict:
+             layers: Sequence[TeacherState] = (), placement: Placement = CPU, max_tokens: int | None = None) -> dict:
+    """Annotate ``texts`` into ``out_dir`` on ``placement``'s device and precision (logits stored in float32). Batches
+    hold ``batch_size`` examples, or with ``max_tokens`` (default on accelerators: ``ACCELERATOR_TOKENS``) at most
+    that many padded tokens."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layers = _checked_states(teacher, layers)
@@ -54,6 +58,10 @@ def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_si
     n_shards = (len(texts) + shard_size - 1) // shard_size
     mine = range(rank, n_shards, world)
     pad = teacher.tokenizer.pad_token_id or 0
+    placement.module(teacher.model)
+    if max_tokens is None and not placement.on_cpu:
+        max_tokens = ACCELERATOR_TOKENS
+    log_placement("annotate", placement)
     forward = _logits_and_cls(teacher.forward_model, layers) if layers else hf_forward(teacher.forward_model)
     rows = sum(min(len(texts), (s + 1) * shard_size) - s * shard_size for s in mine)
     desc = "teacher annotation" + (f" (rank 0's share of {world})" if world > 1 else "")
@@ -68,7 +76,8 @@ def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_si
             shard_where = (lambda i, o=start: where(i + o)) if where else None
             ids = encode_texts(teacher.tokenizer, texts[start:stop], teacher.max_length, offset(too_long, start),
                                shard_where)
-            out = batched_logits(forward, ids, pad, batch_size)  # (n, C), or (n, C + L * H) with layers
+            out = batched_logits(forward, ids, pad, batch_size, placement=placement,
+                                 max_tokens=max_tokens)  # (n, C), or (n, C + L * H) with layers
             bar.update(stop - start)
             num_labels = len(teacher.labels)
             if layers:

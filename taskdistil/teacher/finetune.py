@@ -1,4 +1,5 @@
-"""Teacher fine-tuning through the one training loop (cross-entropy on gold labels)."""
+"""Teacher fine-tuning through the one training loop (cross-entropy on gold labels), on the device and at the
+precision of ``teacher.device`` / ``teacher.precision`` (``taskdistil.devices``); the teacher is saved from CPU."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 
 from taskdistil import distributed
 from taskdistil.config import RunConfig
+from taskdistil.devices import log_placement, teacher_placement
 from taskdistil.inference import batched_logits
 from taskdistil.tasks import TaskData, classification_metrics
 from taskdistil.teacher.model import (
@@ -37,24 +39,30 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
         return {"labels": order, "finetuned_here": False}
 
     model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code)
+    placement = teacher_placement(config)
+    log_placement("teacher", placement)
+    placement.module(model)
     pad = tokenizer.pad_token_id or 0
     forward_model = pair_aware(model, pair_separator(model, tokenizer, config.data.task))  # token types for pairs
     too_long = config.data.too_long
     train_ids = encode_texts(tokenizer, data.train.texts, tcfg.max_length, too_long, data.train.where)
     dev_ids = encode_texts(tokenizer, data.dev.texts, tcfg.max_length, too_long, data.dev.where)
-    train_y = torch.as_tensor(data.label_ids("train"))
+    train_y = placement.to(torch.as_tensor(data.label_ids("train")))
     dev_y = data.label_ids("dev")
 
     def loss_fn(idx: np.ndarray) -> torch.Tensor:
         ids, mask = pad_ids([train_ids[i] for i in idx], pad)
-        logits = forward_model(input_ids=ids, attention_mask=mask).logits  # (B, C)
+        logits = forward_model(input_ids=placement.to(ids), attention_mask=placement.to(mask)).logits  # (B, C)
         return F.cross_entropy(logits, train_y[idx])
 
     def evaluate():
-        return classification_metrics(batched_logits(hf_forward(forward_model), dev_ids, pad, batch_size=128), dev_y)
+        return classification_metrics(batched_logits(hf_forward(forward_model), dev_ids, pad, batch_size=128,
+                                                     placement=placement), dev_y)
 
     batches = LengthBuckets([len(s) for s in train_ids], tcfg.train.batch_size, seed=config.seed)
-    result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning")
+    result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning",
+                 placement=placement)
+    model.cpu()
     if distributed.is_main():
         save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model, task=config.data.task)
     return {"labels": labels, "finetuned_here": True, "dev": result.best, "best_step": result.best_step,

@@ -62,7 +62,7 @@ def load_pretrained(name: str, labels: Sequence[str], trust_remote_code: bool = 
         )
     except OSError as err:
         raise ArtifactError(f"teacher.model: cannot load {name!r} ({path}): {err}") from None
-    return model, tokenizer
+    return model.float(), tokenizer  # float32 master weights, also from a checkpoint stored in fp16
 
 
 def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = False):

@@ -52,6 +52,20 @@ class LengthBuckets:
         return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def token_budget_batches(lengths: Sequence[int], max_tokens: int) -> list[np.ndarray]:
+    """Inference batches in sorted length order, each of at most ``max_tokens`` padded tokens (examples times the
+    longest length; one example at least): many short examples per batch, few long ones."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches, start = [], 0
+    for end, i in enumerate(order):  # ascending lengths: the example at `end` is its batch's longest
+        if end > start and (end - start + 1) * lengths[i] > max_tokens:
+            batches.append(order[start:end])
+            start = end
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
+
+
 def example_length(encoded) -> int:
     """Tokens of one encoded example: an id list, or the sum over a siamese pair's two lists."""
     return sum(map(len, encoded)) if isinstance(encoded, tuple) else len(encoded)

@@ -9,6 +9,10 @@ batches, because batch order depends only on (seed, epoch). ``on_step(step, tota
 every step (loss-weight schedules, gradual unfreezing: ``taskdistil.train.hooks``); it must be a pure
 function of the step, so that a resumed run reproduces it.
 
+``placement`` (``taskdistil.devices``): the device the model trains on (the loss closures move their batches there)
+and the autocast precision (fp16 with a gradient scaler). Checkpoints and best weights are saved from CPU copies
+and loaded onto whatever device the resumed run uses.
+
 Under a multi-process launch (``taskdistil.distributed``) the loop trains data-parallel: the loss closures'
 calls of ``model`` go through a ``DistributedDataParallel`` wrapper, rank r takes batches r, r + world, ... of
 each epoch's list (the same list on every rank), cut so every rank runs the same number of steps; rank 0
@@ -33,7 +37,8 @@ from tqdm.auto import tqdm
 
 from taskdistil import distributed
 from taskdistil.config import TrainConfig
-from taskdistil.errors import StageError
+from taskdistil.devices import CPU, Placement
+from taskdistil.errors import ConfigError, StageError
 from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
@@ -123,6 +128,7 @@ def fit(
     desc: str = "train",
     *,
     on_step: Callable[[int, int], None] | None = None,
+    placement: Placement = CPU,
 ) -> FitResult:
     """Train ``model`` in place; on return it holds the best-on-dev weights.
 
@@ -131,15 +137,19 @@ def fit(
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    placement.module(model)
     if (workdir / RESULT).is_file() and (workdir / BEST).is_file():
         model.load_state_dict(load_tensors(workdir / BEST))
         done = json.loads((workdir / RESULT).read_text())
         return FitResult(**done)
 
     optimizer = build_optimizer(model, cfg)
+    scaler = placement.grad_scaler()
+    if scaler is not None and isinstance(optimizer, LazyAdam):
+        raise ConfigError(f"{desc}: fp16 training needs a torch optimizer, not lazyadam (or use bf16)")
     state = _State()
     if (workdir / CHECKPOINT).is_file():
-        state = _restore(workdir / CHECKPOINT, model, optimizer)
+        state = _restore(workdir / CHECKPOINT, model, optimizer, scaler)
 
     world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     n_batches = len(batches) // world  # per rank
@@ -164,19 +174,20 @@ def fit(
                     on_step(state.global_step, total)
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.learning_rate * lr_factor(cfg, state.global_step, total)
-                with route():
+                with route(), placement.autocast():
                     loss = loss_fn(epoch_batches[position])
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip:
-                    clip_grad_norm(model.parameters(), cfg.grad_clip)
-                optimizer.step()
+                _step(loss, model, optimizer, cfg, scaler)
                 state.step_in_epoch = position + 1
                 state.global_step += 1
-                value = float(loss.detach())
-                running = value if running is None else 0.98 * running + 0.02 * value
+                if placement.on_cpu:
+                    value = float(loss.detach())
+                    running = value if running is None else 0.98 * running + 0.02 * value
+                else:  # on an accelerator the running loss stays there: the host reads it every 50 steps
+                    running = loss.detach().float() if running is None else 0.98 * running + 0.02 * loss.detach()
                 bar.update(1)
-                bar.set_postfix(epoch=state.epoch + 1, loss=f"{running:.4f}", refresh=False)
+                if placement.on_cpu or state.global_step % 50 == 0:
+                    bar.set_postfix(epoch=state.epoch + 1, loss=f"{float(running):.4f}", refresh=False)
 
                 if state.step_in_epoch in evals_at:
                     _evaluate(model, evaluate, state, workdir, cfg, n_batches)
@@ -185,17 +196,17 @@ def fit(
                     if state.stopped_early:
                         break
                 if main and time.monotonic() - last_save >= cfg.checkpoint_seconds:
-                    _save(workdir / CHECKPOINT, model, optimizer, state)
+                    _save(workdir / CHECKPOINT, model, optimizer, state, scaler)
                     last_save = time.monotonic()
             if not state.stopped_early:
                 state.epoch += 1
                 state.step_in_epoch = 0
             if main:
-                _save(workdir / CHECKPOINT, model, optimizer, state)
+                _save(workdir / CHECKPOINT, model, optimizer, state, scaler)
             last_save = time.monotonic()
     except KeyboardInterrupt:
         if main:
-            _save(workdir / CHECKPOINT, model, optimizer, state)
+            _save(workdir / CHECKPOINT, model, optimizer, state, scaler)
         bar.close()
         raise
     bar.close()
@@ -211,6 +222,22 @@ def fit(
         write_json(workdir / RESULT, result.__dict__)
         (workdir / CHECKPOINT).unlink(missing_ok=True)
     return result
+
+
+def _step(loss: torch.Tensor, model: nn.Module, optimizer, cfg: TrainConfig, scaler) -> None:
+    """Backward, gradient clipping and the optimizer step; through the gradient scaler for fp16."""
+    if scaler is None:
+        loss.backward()
+        if cfg.grad_clip:
+            clip_grad_norm(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if cfg.grad_clip:
+        scaler.unscale_(optimizer)
+        clip_grad_norm(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
 
 
 def _note(message: str) -> None:
@@ -259,18 +286,24 @@ def _check_replicas(model: nn.Module, world: int) -> None:
     _note(f"  DDP: weights identical on all {world} processes")
 
 
-def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State) -> None:
+def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: _State, scaler=None) -> None:
     optim_tensors, optim_rest = split_state(optimizer.state_dict())
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"optim.{k}": v for k, v in optim_tensors.items()})
     tensors["rng.torch"] = torch.get_rng_state()
+    device = next(model.parameters()).device
+    if device.type == "cuda":  # dropout on a GPU draws from its generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     meta = {"state": json.dumps(state.__dict__), "optim": json.dumps(optim_rest)}
+    if scaler is not None:
+        meta["scaler"] = json.dumps(scaler.state_dict())
     if distributed.world_size() > 1:  # the batches a step took depend on it
         meta["world"] = str(distributed.world_size())
     save_tensors(path, tensors, metadata=meta)
 
 
-def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> _State:
+def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler=None) -> _State:
+    """The checkpoint's state (saved on any device) into ``model`` and ``optimizer`` wherever they are now."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as fh:
@@ -284,6 +317,11 @@ def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> 
     optimizer.load_state_dict(join_state({k[6:]: v for k, v in tensors.items() if k.startswith("optim.")},
                                          json.loads(meta["optim"])))
     torch.set_rng_state(tensors["rng.torch"])
+    device = next(model.parameters()).device
+    if "rng.cuda" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    if scaler is not None and "scaler" in meta:
+        scaler.load_state_dict(json.loads(meta["scaler"]))
     state = _State(**json.loads(meta["state"]))
     _note(f"  resuming from step {state.global_step} (epoch {state.epoch + 1}, batch {state.step_in_epoch})")
     return state
