@@ -111,7 +111,8 @@ def figures(work: Path, device: str, log: Path) -> dict:
     placements = [line.strip() for line in log.read_text().splitlines() if "] on " in line][-3:]
     return {
         "device": device, "placements": placements,
-        "sizes": {"train": _rows(work / "data" / "sst2" / "train.tsv"), "dev": _rows(work / "data" / "sst2" / "dev.tsv"),
+        "sizes": {"train": _rows(work / "data" / "sst2" / "train.tsv"),
+                  "dev": _rows(work / "data" / "sst2" / "dev.tsv"),
                   "transfer": manifest["transfer"]["outputs"]["count"],
                   "by_origin": manifest["transfer"]["outputs"]["by_origin"],
                   "test": _rows(work / "data" / "sst2" / "test.tsv")},
