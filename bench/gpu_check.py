@@ -7,9 +7,10 @@ sentences, xz-compressed; they are unpacked into the work directory. On a GPU th
 default (bf16 where supported); on CPU fp32.
 
     bash bench/gpu_check.sh                               # the GPU check: device cuda -> bench/results/gpu.json
-    bash bench/gpu_check.sh --device cpu --train 2000 --dev 500 --imdb 4000 --student-epochs 1
+    bash bench/gpu_check.sh --device cpu --train 1000 --dev 300 --imdb 2000 --student-epochs 1 --threads 1
                                                           # CPU figures of the same stages, reduced sizes
-                                                          # -> bench/results/gpu_cpu.json
+                                                          # -> bench/results/gpu_cpu.json (an idle machine:
+                                                          # drop --threads 1)
     bash bench/gpu_check.sh --smoke --device cpu          # tiny sizes, seconds: proves the script end to end
     python bench/gpu_check.py --unmeasured "REASON"       # gpu.json without GPU figures (and the CPU ones)
 
