@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdistil import __version__
-from taskdistil.data.pairs import SENTENCE_PAIR, SINGLE_SENTENCE, Example, as_examples
+from taskdistil.data.pairs import SINGLE_SENTENCE, Example
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits, softmax
 from taskdistil.io import load_tensors, read_json, save_tensors, write_json
+from taskdistil.tasks import task_kind
 from taskdistil.train.batching import pad_ids_numpy
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ TEACHER_TOKENIZER = "tokenizer.json"
 
 
 def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[str], task: str,
-                 provenance: dict) -> None:
+                 provenance: dict, label_meta: dict | None = None) -> None:
+    """``label_meta``: the label space's settings besides its names (a tagging scheme), saved when given."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_meta = tokenizer.save(out_dir)
@@ -44,7 +46,7 @@ def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[st
     write_json(out_dir / CONFIG, {
         "format": STUDENT_FORMAT, "taskdistil_version": __version__, "kind": model.kind,
         "model": asdict(model.config), "tokenizer": tokenizer_meta, "task": task, "labels": list(labels),
-        "provenance": provenance,
+        "provenance": provenance, **({"label_meta": label_meta} if label_meta else {}),
     })
 
 
@@ -67,14 +69,19 @@ class Predictor:
 
     def encode(self, texts: Sequence[Example]) -> list:
         """Encoded examples (a text alone, or a list of them; pairs for a sentence-pair model)."""
-        return self._encode(as_examples(texts, self.task))
+        return self._encode(task_kind(self.task).as_inputs(texts))
 
     def forward(self, ids, mask):
         """Logits of padded ids and mask (torch tensors; numpy arrays also for ONNX runtimes)."""
         return self._forward(ids, mask)
 
+    def outputs(self, encoded: Sequence, batch_size: int = 256, labels: Sequence[str] | None = None) -> np.ndarray:
+        """Logits (N, C) of encoded examples, their columns in the order of ``labels`` (default: the model's)."""
+        logits = batched_logits(self._forward, encoded, self.pad_id, batch_size, pad=self._pad)
+        return logits if labels is None else logits[:, [self.labels.index(label) for label in labels]]
+
     def logits(self, texts: Sequence[Example], batch_size: int = 256) -> np.ndarray:
-        return batched_logits(self._forward, self.encode(texts), self.pad_id, batch_size, pad=self._pad)
+        return self.outputs(self.encode(texts), batch_size)
 
     def predict_proba(self, texts: Sequence[Example], batch_size: int = 256) -> np.ndarray:
         return softmax(self.logits(texts, batch_size))
@@ -131,32 +138,95 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
     is_teacher = (path / TEACHER_META).is_file()
     if not is_teacher and not (path / CONFIG).is_file():
         raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
+    meta = read_json(path / TEACHER_META) if is_teacher else read_student_meta(path)
+    task = meta.get("task", SINGLE_SENTENCE)
     if runtime != "torch":
         import os
 
         from taskdistil.export.runtime import OnnxForward
 
         forward = OnnxForward(path / ONNX_FILES[runtime], threads or os.cpu_count() or 1)
+        model = None
         if is_teacher:  # the teacher's own WordPiece tokenizer.json, truncated as the teacher truncates
-            meta = read_json(path / TEACHER_META)
             tokenizer = WordPieceTokenizer.load(path, {"file": TEACHER_TOKENIZER, "max_length": meta["max_length"]})
-            tokenizer.pairs = "joint" if meta.get("task") == SENTENCE_PAIR else None  # its graph derives token types
-            kind = "teacher"
+            tokenizer.pairs = "joint" if task_kind(task).pairs else None  # pairs: its graph derives token types
         else:
-            meta = read_student_meta(path)
             tokenizer = load_student_tokenizer(path, meta["tokenizer"])
-            kind = meta["kind"]
-        return Predictor(forward, lambda t: tokenizer.encode(t, "truncate"), tokenizer.pad_id, meta["labels"],
-                         None, path, kind, runtime, meta.get("task", SINGLE_SENTENCE))
-    if is_teacher:
+        encode = lambda t: tokenizer.encode(t, "truncate")  # noqa: E731
+    elif is_teacher:
         from taskdistil.teacher.model import Teacher, hf_forward
 
         teacher = Teacher.load(path)
         model = teacher.forward_model  # pairs: derives token types from the ids, also in its ONNX export
-        return Predictor(hf_forward(model), lambda t: teacher.encode(t, "truncate"), teacher.pad_id,
-                         teacher.labels, model, path, "teacher", task=teacher.task)
-    model, meta = load_student_model(path)
-    tokenizer = load_student_tokenizer(path, meta["tokenizer"])
-    return Predictor(lambda ids, mask: model(ids, mask).logits, lambda t: tokenizer.encode(t, "truncate"),
-                     tokenizer.pad_id, meta["labels"], model, path, meta["kind"],
-                     task=meta.get("task", SINGLE_SENTENCE))
+        forward, encode = hf_forward(model), lambda t: teacher.encode(t, "truncate")
+        tokenizer = _TeacherTokens(teacher)
+    else:
+        model, meta = load_student_model(path)
+        tokenizer = load_student_tokenizer(path, meta["tokenizer"])
+        forward, encode = (lambda ids, mask: model(ids, mask).logits), lambda t: tokenizer.encode(t, "truncate")
+    kind = "teacher" if is_teacher else meta["kind"]
+    if task_kind(task).unit == "word":  # students read whole sentences; the teacher, windows of max_length
+        return WordPredictor(forward, tokenizer.backend, meta["max_length"] if is_teacher else None,
+                             meta.get("label_meta", {}), tokenizer.pad_id, meta["labels"], model, path, kind,
+                             runtime, task)
+    return Predictor(forward, encode, tokenizer.pad_id, meta["labels"], model, path, kind, runtime, task)
+
+
+class _TeacherTokens:
+    """A loaded teacher's pad id, and its ``tokenizers`` backend when asked (fast tokenizers only)."""
+
+    def __init__(self, teacher):
+        self.teacher = teacher
+        self.pad_id = teacher.pad_id
+
+    @property
+    def backend(self):
+        from taskdistil.students.tokenizer import WordPieceTokenizer
+
+        return WordPieceTokenizer.from_teacher(self.teacher.tokenizer, self.teacher.max_length).backend
+
+
+class EncodedWords(list):
+    """Id lists of a word-level model's inputs (its windows, as the exam times them), with their word alignment
+    (``encoding``: ``taskdistil.tasks.words.WordEncoding``)."""
+
+    encoding: object
+
+
+class WordPredictor(Predictor):
+    """A word-level (token tagging) model: ``predict(sentences)`` returns per sentence ``{"tags": [...], "spans":
+    [{"type", "start", "end"}, ...]}`` (tags in the training data's scheme; spans over word indices, end exclusive);
+    ``logits`` / ``predict_proba`` per sentence a (n_words, C) array. A sentence is a list of words or a text
+    (split on whitespace)."""
+
+    def __init__(self, forward, backend, max_length: int | None, label_meta: dict, *args):
+        super().__init__(forward, None, *args)
+        self.backend = backend
+        self.max_length = max_length
+        self.label_meta = label_meta
+
+    def encode(self, sentences: Sequence) -> EncodedWords:
+        from taskdistil.tasks.words import encode_words
+
+        encoding = encode_words(self.backend, task_kind(self.task).as_inputs(sentences), self.max_length)
+        out = EncodedWords(piece.ids for piece in encoding.pieces)
+        out.encoding = encoding
+        return out
+
+    def outputs(self, encoded: EncodedWords, batch_size: int = 256, labels: Sequence[str] | None = None) -> list:
+        from taskdistil.word_inference import word_logits
+
+        outputs = word_logits(self._forward, encoded.encoding, self.pad_id, batch_size, pad=self._pad)
+        if labels is None:
+            return outputs
+        order = [self.labels.index(label) for label in labels]
+        return [o[:, order] for o in outputs]
+
+    def logits(self, sentences: Sequence, batch_size: int = 256) -> list[np.ndarray]:
+        return self.outputs(self.encode(sentences), batch_size)
+
+    def predict_proba(self, sentences: Sequence, batch_size: int = 256) -> list[np.ndarray]:
+        return [softmax(o) for o in self.logits(sentences, batch_size)]
+
+    def predict(self, sentences: Sequence, batch_size: int = 256) -> list[dict]:
+        return task_kind(self.task).predictions(self.logits(sentences, batch_size), self.labels, self.label_meta)

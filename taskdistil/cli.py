@@ -7,7 +7,6 @@ import json
 import sys
 
 from taskdistil import __version__, distributed
-from taskdistil.data.pairs import SENTENCE_PAIR
 from taskdistil.errors import TaskDistilError
 
 
@@ -49,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict with a saved student (or teacher) directory")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin); for a "
-                   "sentence-pair model each is a pair written text_a<TAB>text_b")
+                   "sentence-pair model each is a pair written text_a<TAB>text_b; for a tagger each is a sentence "
+                   "(words separated by whitespace)")
     p.add_argument("--proba", action="store_true", help="print class probabilities too")
     p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
                    help="onnx/onnx-int8: an exported directory (`taskdistil export`)")
@@ -129,16 +129,40 @@ def _predict(args: argparse.Namespace) -> int:
         print("taskdistil: error: no texts given (arguments or stdin)", file=sys.stderr)
         return 2
     model = load(args.model_dir, runtime=args.runtime)
-    if model.task == SENTENCE_PAIR:
+    from taskdistil.tasks import task_kind
+
+    kind = task_kind(model.task)
+    if kind.pairs:
         texts = [_pair(text, i) for i, text in enumerate(texts, 1)]
+    _PRINTERS[kind.unit](model, texts, args.proba)
+    return 0
+
+
+def _print_labels(model, texts: list, proba: bool) -> None:
+    """One JSON line per text (or pair): its label, and with ``--proba`` every class's probability."""
     probs = model.predict_proba(texts)
     for text, row in zip(texts, probs):
         label = model.labels[int(row.argmax())]
         record = {"text": text, "label": label}
-        if args.proba:
+        if proba:
             record["proba"] = {lab: round(float(p), 4) for lab, p in zip(model.labels, row)}
         print(json.dumps(record, ensure_ascii=False))
-    return 0
+
+
+def _print_tags(model, texts: list, proba: bool) -> None:
+    """One JSON line per sentence (a text, split on whitespace): its words, their tags and the entity spans (word
+    indices, end exclusive, with their text); with ``--proba`` the probability of each word's tag."""
+    sentences = [text.split() for text in texts]
+    probs = model.predict_proba(sentences) if proba else None
+    for i, (words, found) in enumerate(zip(sentences, model.predict(sentences))):
+        record = {"words": words, "tags": found["tags"],
+                  "spans": [{**span, "text": " ".join(words[span["start"]:span["end"]])} for span in found["spans"]]}
+        if probs is not None:
+            record["proba"] = [round(float(p), 4) for p in probs[i].max(-1)]
+        print(json.dumps(record, ensure_ascii=False))
+
+
+_PRINTERS = {"example": _print_labels, "word": _print_tags}  # by the task kind's unit
 
 
 def _pair(text: str, number: int) -> tuple[str, str]:

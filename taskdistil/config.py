@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
+from taskdistil.data_config import DataConfig, _Strict
 from taskdistil.errors import ConfigError
 from taskdistil.recipes import apply_recipe
 
@@ -33,10 +34,6 @@ Device = Annotated[str, AfterValidator(_device_spec)]  # resolved by taskdistil.
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 STAGE_DEVICE = "this stage's device (auto, cpu, cuda, cuda:N, mps); default: the run's device"
 STAGE_PRECISION = "fp32, bf16 or fp16 (autocast; logits stored in float32); auto: bf16 on GPUs that support it"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 def _merge_over_default(cls: type[BaseModel], field: str, value: Any) -> Any:
@@ -63,40 +60,6 @@ class TrainConfig(_Strict):
     evals_per_epoch: int = Field(1, ge=1, description="dev evaluations per epoch")
     patience: int | None = Field(None, ge=1, description="early stopping: evaluations without improvement")
     checkpoint_seconds: float = Field(60.0, gt=0, description="save a resumable checkpoint this often")
-
-
-class DataConfig(_Strict):
-    """Where the labeled splits are and how to read them.
-
-    A split is a path (relative paths resolve against the data directory) to a
-    .tsv/.csv/.jsonl file, or ``hf:NAME[:CONFIG][@SPLIT]`` for a Hugging Face dataset
-    (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
-    Task ``sentence_pair`` reads each example's second text from ``text_b_column``.
-    """
-
-    task: Literal["single_sentence", "sentence_pair"] = "single_sentence"
-    dir: str | None = None
-    train: str
-    dev: str
-    test: str
-    format: Literal["auto", "tsv", "csv", "jsonl"] = "auto"
-    header: bool = True
-    text_column: str | int = "sentence"
-    text_b_column: str | int | None = Field(None, validate_default=True, description="sentence_pair: the second "
-                                            "text's column (name, or index without header)")
-    label_column: str | int = "label"
-    too_long: Literal["error", "truncate"] = Field("error", description="a text (pair) longer than max_length: "
-                                                   "fail, or truncate (pairs: the longer text first)")
-
-    @field_validator("text_b_column")
-    @classmethod
-    def _second_text_for_pairs(cls, v: str | int | None, info: Any) -> str | int | None:
-        task = info.data.get("task")
-        if task == "sentence_pair" and v is None:
-            raise ValueError("task 'sentence_pair' needs the key 'text_b_column': the second text's column")
-        if task == "single_sentence" and v is not None:
-            raise ValueError("text_b_column is a setting of task 'sentence_pair' (this task is 'single_sentence')")
-        return v
 
 
 class TeacherConfig(_Strict):
@@ -564,6 +527,9 @@ class RunConfig(_Strict):
             raise ValueError("unlabeled text for sentence pairs is not supported: transfer.unlabeled lists "
                              f"{len(v.unlabeled)} source(s); use augmentation (transfer.augment) to grow the "
                              "transfer set")
+        if data is not None and data.task == "token_tagging" and (v.unlabeled or v.augment is not None):
+            raise ValueError("task 'token_tagging' distils on its labeled training sentences for now: unlabeled "
+                             "text and augmentation are not supported yet")
         return v
 
     @field_validator("students")

@@ -43,20 +43,15 @@ from taskdistil import distributed
 from taskdistil.artifact import save_student
 from taskdistil.config import StageConfig, StudentConfig, scheduled
 from taskdistil.devices import log_placement, student_placement
+from taskdistil.distill_targets import TARGETS
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
-from taskdistil.student_build import (
-    build_tokenizer,
-    embedding_student,
-    hf_student,
-    hidden_store,
-    transformer_student,
-)
-from taskdistil.tasks import classification_metrics, load_task_data
-from taskdistil.teacher.annotate import LogitStore
+from taskdistil.student_build import build_student_model, build_tokenizer, hidden_store
+from taskdistil.tasks import label_meta, load_task_data, task_kind
 from taskdistil.teacher.model import Teacher
-from taskdistil.train.batching import LengthBuckets, example_length, pad_ids
+from taskdistil.teacher.word_store import open_logit_store
+from taskdistil.train.batching import LengthBuckets
 from taskdistil.train.hooks import GradualUnfreezing, chain
 from taskdistil.train.loop import Evaluation, FitResult, fit
 from taskdistil.transfer.store import ORIGIN_NAMES, TransferSet
@@ -71,7 +66,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     torch.manual_seed(seed)
     data = load_task_data(config)
     teacher = Teacher.load(run.teacher_model_dir)
-    store = LogitStore(run.annotate_dir, verify=True)
+    store = open_logit_store(run.annotate_dir, verify=True)
     transfer = TransferSet(run.transfer_dir)
     transfer_texts = transfer.texts()
     if len(store) != len(transfer_texts):
@@ -79,43 +74,22 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
                          f"{len(transfer_texts)}; rerun `taskdistil annotate`")
 
     tokenizer = build_tokenizer(student, teacher, transfer_texts, config.data.task)
-    too_long = config.data.too_long
-    train_ids = tokenizer.encode(transfer_texts, transfer.too_long(too_long), transfer.where)
-    dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
-    # Logit columns follow the teacher's label order (an adopted checkpoint may have its own).
-    to_teacher = np.asarray([teacher.labels.index(label) for label in data.labels.labels])
-    train_labels = data.label_ids("train")
-    labeled = np.asarray(transfer.labeled_rows)  # training-split row of each transfer example, -1: not labeled
-    gold = torch.as_tensor(np.where(labeled >= 0, to_teacher[train_labels[np.maximum(labeled, 0)]], -1))
-    dev_gold = to_teacher[data.label_ids("dev")]
-
-    patient = None  # the Patient KD term (PatientKD), or None
-    if student.kind == "transformer":
-        model, patient = transformer_student(run, student, teacher, tokenizer)
-    elif student.kind == "hf":
-        model, patient = hf_student(run, student, teacher, tokenizer)
-    else:
-        model = embedding_student(run, student, teacher, tokenizer, seed)
+    kind = task_kind(config.data.task)
+    placement = student_placement(config, student)  # fp32; CPU: every move below is the identity
+    unit = TARGETS[kind.unit](kind, data, teacher.labels, transfer, transfer_texts, tokenizer, store,
+                              config.data.too_long, placement)  # the unit's inputs, logit rows, teacher rows, gold
+    model, patient = build_student_model(run, student, teacher, tokenizer, seed)  # patient: Patient KD term or None
     targets = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
-    placement = student_placement(config, student)  # fp32; CPU: every move below is the identity
     log_placement(f"distill:{student.name}", placement)
     placement.module(patient if patient is not None else model)
-    gold = placement.to(gold)
-
-    def inputs(idx: np.ndarray):
-        return tuple(map(placement.to, pad_ids([train_ids[i] for i in idx], tokenizer.pad_id)))  # (ids, mask)
-
-    def teacher_logits(idx: np.ndarray) -> torch.Tensor:
-        return placement.to(torch.from_numpy(store[idx]))
+    inputs = unit.inputs
 
     def forward(idx: np.ndarray):
         return model(*inputs(idx))
 
     def evaluate():
-        logits = batched_logits(lambda ids, mask: model(ids, mask).logits, dev_ids, tokenizer.pad_id, 512,
-                                placement=placement)
-        return classification_metrics(logits, dev_gold)
+        return unit.evaluate(model)
 
     def objective(stage: StageConfig, number: int):
         """(the module fit trains, loss_fn, evaluate, per-step hook or None) of one stage."""
@@ -124,18 +98,18 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
 
             def logits_loss(idx: np.ndarray) -> torch.Tensor:
                 if patient is None:
-                    return loss(forward(idx).logits, teacher_logits(idx), gold[idx])
+                    return loss(unit.rows(forward(idx).logits, idx), unit.teacher(idx), unit.gold(idx))
                 out, term = patient(*inputs(idx), placement.to(patient.targets(idx)))
-                return loss(out.logits, teacher_logits(idx), gold[idx]) + term
+                return loss(out.logits, unit.teacher(idx), unit.gold(idx)) + term
 
             # a Patient KD loss with parameters (an hf student's projection) trains beside the student
             return (patient if patient is not None and patient.has_parameters else model), logits_loss, evaluate, hook
         if stage.objective == "hard_distill":
             hard = HardDistillation()
-            return model, lambda idx: hard(forward(idx).logits, teacher_logits(idx)), evaluate, None
+            return model, lambda idx: hard(unit.rows(forward(idx).logits, idx), unit.teacher(idx)), evaluate, None
         if stage.objective == "hard_labels":
             ce = HardCE()
-            return model, lambda idx: ce(forward(idx).logits, gold[idx]), evaluate, None
+            return model, lambda idx: ce(unit.rows(forward(idx).logits, idx), unit.gold(idx)), evaluate, None
         layer, hidden, dev_states = targets[number]
         with torch.no_grad():
             model.eval()
@@ -147,18 +121,18 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
             return trained(*inputs(idx), placement.to(torch.from_numpy(hidden.read(idx, [layer])[:, 0])))
 
         def evaluate_representation() -> Evaluation:
-            pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, dev_ids, tokenizer.pad_id, 512,
+            pooled = batched_logits(lambda ids, mask: model(ids, mask).pooled, unit.dev_ids, tokenizer.pad_id, 512,
                                     placement=placement)
             mse = representation(placement.to(torch.from_numpy(pooled)), placement.to(dev_states))
             return Evaluation({"neg_representation_mse": -float(mse)}, "neg_representation_mse")
 
         return trained, representation_loss, evaluate_representation, None
 
-    lengths = [example_length(s) for s in train_ids]
-    rows = _training_rows(student, transfer)
+    lengths = unit.lengths
+    rows_kept = _training_rows(student, transfer)
     if not student.stages:  # one logits stage in "work", exactly as before stages existed
         trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
-        batches = LengthBuckets(lengths, student.train.batch_size, seed=seed, rows=rows)
+        batches = LengthBuckets(lengths, student.train.batch_size, seed=seed, rows=rows_kept)
         result = fit(trained, loss_fn, batches, stage_evaluate, student.train, stage_dir / "work",
                      desc=f"student {student.name}", on_step=hook, placement=placement)
         dev, summaries = result.best, None
@@ -167,7 +141,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         for number, stage in enumerate(student.stages, 1):
             torch.manual_seed(seed + number)  # each stage's randomness independent of how the run got here
             trained, loss_fn, stage_evaluate, hook = objective(stage, number)
-            batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed, rows=rows)
+            batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed, rows=rows_kept)
             unfreezing = None
             if stage.unfreeze == "gradual":
                 unfreezing = GradualUnfreezing(_reached_groups(model, trained, loss_fn, batches.epoch(0)[0]))
@@ -187,11 +161,11 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
                   "transfer_origins": transfer.counts(),
-                  "trained_on": len(transfer_texts) if rows is None else len(rows),
+                  "trained_on": len(transfer_texts) if rows_kept is None else len(rows_kept),
                   "recipe": student.model_dump(mode="json"), "seed": seed, "dev": dev}
     if distributed.is_main():
         save_student(run.student_model_dir(student.name), model, tokenizer, teacher.labels, config.data.task,
-                     provenance)
+                     provenance, label_meta(data.labels))
     n_params = sum(p.numel() for p in model.parameters())
     outputs = {"dev": dev, "best_step": result.best_step, "steps": result.steps,
                "stopped_early": result.stopped_early, "parameters": n_params, "history": result.history}

@@ -97,12 +97,9 @@ class Run:
         return self._fingerprints[split]
 
     def data_reading(self) -> dict:
-        d = self.config.data
-        reading = {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
-                   "label_column": d.label_column, "too_long": d.too_long}
-        if d.text_b_column is not None:  # only then: single-sentence runs keep their keys
-            reading["text_b_column"] = d.text_b_column
-        return reading
+        from taskdistil.tasks import task_kind
+
+        return task_kind(self.config.data.task).reading(self.config.data)
 
     def completed_key(self, stage_dir: Path) -> str:
         manifest = stage_dir / MANIFEST
@@ -257,7 +254,8 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
         teacher = Teacher.load(run.teacher_model_dir)
         summary = annotate(teacher, texts, stage_dir, c.annotate.shard_size, c.annotate.batch_size,
                            texts.too_long(c.data.too_long), texts.where, layers=layers,
-                           placement=annotate_placement(c), max_tokens=c.annotate.max_tokens)
+                           placement=annotate_placement(c), max_tokens=c.annotate.max_tokens,
+                           overlap_words=c.data.window_overlap)
         warn_flat_states(summary.get("hidden_spread", {}))
         return summary
 
@@ -323,10 +321,11 @@ def representation_stages(student: StudentConfig) -> list[tuple[str, StageConfig
 def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str | None:
     """Why the stored shards cannot be used (failed checksum, missing file, other layers), or None."""
     from taskdistil.errors import ArtifactError
-    from taskdistil.teacher.annotate import HiddenStore, LogitStore
+    from taskdistil.teacher.annotate import HiddenStore
+    from taskdistil.teacher.word_store import open_logit_store
 
     try:
-        LogitStore(stage_dir, verify=True)
+        open_logit_store(stage_dir, verify=True)
         if layers:
             stored = HiddenStore(stage_dir, verify=True).layers
             if stored != layers:

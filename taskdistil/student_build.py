@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from taskdistil.config import StudentConfig
-from taskdistil.data.pairs import SENTENCE_PAIR, Example, sentences
+from taskdistil.data.pairs import Example, sentences
 from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.progress import log
 from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.students.vectors import read_vectors
+from taskdistil.tasks import task_kind
 from taskdistil.teacher.model import Teacher
 
 # run: the pipeline's Run (its config and paths; not imported, the pipeline sits above this module)
@@ -34,7 +35,7 @@ def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: li
     else:
         tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,
                                         student.min_freq, max_length)
-    if task == SENTENCE_PAIR:
+    if task_kind(task).pairs:
         tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
     return tokenizer
 
@@ -83,6 +84,7 @@ def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, 
     """A bilstm or cnn student with its embedding table initialised (SVD of the teacher's, word vectors, random)."""
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
                           pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
+                          head=HEADS[task_kind(run.config.data.task).unit],
                           **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
@@ -147,3 +149,25 @@ def hf_student(run, student: StudentConfig, teacher: Teacher, tokenizer):
         f" through a learned {model.hidden_size} -> {teacher_config.hidden_size} projection"
         if loss.projection is not None else ""))
     return model, PatientKD(model, loss, weight, hidden_store(run, student, matched), matched)
+
+
+HEADS = {"example": "sequence", "word": "token"}  # the students' head for each task-kind unit
+WORD_LEVEL_KINDS = ("bilstm", "cnn")  # kinds with a per-token head (token_tagging)
+BUILDERS = {  # by student kind: (model, its Patient KD term or None)
+    "bilstm": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
+                                                                                 seed), None),
+    "cnn": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
+                                                                              seed), None),
+    "transformer": lambda run, student, teacher, tokenizer, seed: transformer_student(run, student, teacher,
+                                                                                       tokenizer),
+    "hf": lambda run, student, teacher, tokenizer, seed: hf_student(run, student, teacher, tokenizer),
+}
+
+
+def build_student_model(run, student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
+    """(the student of ``student.kind`` for the run's task kind, its Patient KD term or None)."""
+    unit = task_kind(run.config.data.task).unit
+    if unit == "word" and student.kind not in WORD_LEVEL_KINDS:
+        raise ConfigError(f"students.{student.name}.kind: task {run.config.data.task!r} takes students of kind "
+                          f"{' or '.join(WORD_LEVEL_KINDS)} (per-word heads); {student.kind!r} is not supported yet")
+    return BUILDERS[student.kind](run, student, teacher, tokenizer, seed)

@@ -23,9 +23,8 @@ from taskdistil.exam.reference import build_reference
 from taskdistil.exam.speed import Timed, measure_speed
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
-from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_json, write_json
-from taskdistil.tasks import classification_metrics, load_task_data
+from taskdistil.tasks import task_kind
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
@@ -77,9 +76,11 @@ def _quality_groups(run: "Run") -> dict[str, list[str]]:
 def run_exam(run: "Run", exam_dir: Path) -> dict:
     t0 = time.perf_counter()
     config, ex = run.config, run.config.exam
-    data = load_task_data(config)
-    texts = data.test.texts
-    gold = data.label_ids("test")
+    kind = task_kind(config.data.task)
+    data = kind.load(config)
+    texts = data.inputs("test")
+    gold = data.gold("test")
+    labels = data.labels.labels
     rows, timed, primary = [], [], None
     torch.set_num_threads(max(ex.threads))  # the quality pass uses every core the exam may use
     for name, role, model_dir in _examinees(run, exam_dir):
@@ -93,15 +94,14 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
             encoded = predictor.encode(texts)
             metrics = batched = None
             if role != "reference":
-                order = [predictor.labels.index(label) for label in data.labels.labels]
-                logits = batched_logits(predictor.forward, encoded, predictor.pad_id, ex.quality_batch_size)
-                evaluation = classification_metrics(logits[:, order], gold)
+                outputs = predictor.outputs(encoded, ex.quality_batch_size, labels)
+                evaluation = kind.evaluate(outputs, gold, data.labels)
                 metrics, primary = evaluation.metrics, evaluation.primary
                 if runtime == "onnx-int8" and ex.quality_batch_size != QUALITY_BATCHED:
                     # dynamic int8 quantizes activations with one scale per batch tensor, so a prediction
                     # depends on its batch mates: score the batched setting too
-                    logits = batched_logits(predictor.forward, encoded, predictor.pad_id, QUALITY_BATCHED)
-                    batched = classification_metrics(logits[:, order], gold).metrics
+                    outputs = predictor.outputs(encoded, QUALITY_BATCHED, labels)
+                    batched = kind.evaluate(outputs, gold, data.labels).metrics
             label = f"{name} ({runtime})"
             rows.append({"name": name, "role": role, "kind": predictor.kind, "runtime": runtime, "label": label,
                          "path": str(model_dir), "metrics": metrics, "metrics_batched": batched,

@@ -1,10 +1,11 @@
 """ONNX export (dynamic batch and length), int8 dynamic quantization, onnxruntime inference.
 
-Every model exports as ``(input_ids, attention_mask) -> logits``, both inputs int64
-``(batch, length)``; for a siamese student (sentence pairs) ``batch`` is 2B for B pairs, the first texts
-stacked over the second texts (``taskdistil.students.pairs``), and the logits (B, C). Students provide
-``export_forward`` where their training forward has shape-dependent branches (the BiLSTM's packing); others
-export their ``forward`` as is.
+Every model exports as ``(input_ids, attention_mask) -> logits``, both inputs int64 ``(batch, length)``, the
+logits ``(batch, C)`` or, for word-level task kinds (token tagging), per token ``(batch, length, C)`` (the words'
+rows are picked outside the graph, ``taskdistil.word_inference``); for a siamese student (sentence pairs)
+``batch`` is 2B for B pairs, the first texts stacked over the second texts (``taskdistil.students.pairs``), and the
+logits (B, C). Students provide ``export_forward`` where their training forward has shape-dependent branches (the
+BiLSTM's packing); others export their ``forward`` as is.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def export_onnx(model: nn.Module, path: Path, example: Sequence[Sequence[int]], 
     was_training = model.training
     wrapper = _Logits(model).eval()
     ids, mask = pad_ids(example, pad_id)
+    with torch.no_grad():
+        per_token = wrapper(ids, mask).dim() == 3  # (B, T, C): token tagging
+    logits_axes = {0: "batch", 1: "length"} if per_token else {0: "batch"}
     tmp = path.with_name(path.name + ".tmp")
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -53,7 +57,7 @@ def export_onnx(model: nn.Module, path: Path, example: Sequence[Sequence[int]], 
             torch.onnx.export(
                 wrapper, (ids, mask), str(tmp), input_names=list(INPUTS), output_names=["logits"],
                 dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
-                              "logits": {0: "batch"}},
+                              "logits": logits_axes},
                 opset_version=OPSET, dynamo=False, do_constant_folding=True)
         os.replace(tmp, path)
     finally:
@@ -93,12 +97,16 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
 
 def max_abs_diff(reference, candidate, encoded: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64) -> float:
-    """Largest |logit difference| between two forwards over ``encoded`` (batched, padded)."""
+    """Largest |logit difference| between two forwards over ``encoded`` (batched, padded; per-token logits
+    (B, T, C) at real tokens only: what a padding position computes is never read)."""
     worst = 0.0
     with torch.inference_mode():
         for i in range(0, len(encoded), batch_size):
             ids, mask = pad_ids(encoded[i:i + batch_size], pad_id)
             a = reference(ids, mask).float()
             b = candidate(ids, mask).float()
-            worst = max(worst, float((a - b).abs().max()))
+            diff = (a - b).abs()
+            if diff.dim() == 3:
+                diff = diff[mask.bool()]
+            worst = max(worst, float(diff.max()))
     return worst

@@ -3,7 +3,8 @@
 Default: one layer, 300-d embeddings, 150 units per direction, the last hidden state of
 each direction (``pooling="last"``), a 200-unit ReLU layer. Options: more layers, max or
 mean pooling over time. Sentence pairs (``pair``): siamese, the one BiLSTM reads each sentence and the
-ReLU layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``).
+ReLU layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``). Token tagging (``head="token"``):
+the same ReLU layer and classifier read every token's state (``token_states``, (B, T, 2H)): logits (B, T, C).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class BiLSTMConfig:
     dropout: float = 0.1
     pooling: str = "last"  # last | max | mean
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
+    head: str = "sequence"  # sequence: logits (B, C) of the pooled state; token: logits (B, T, C) per token
 
 
 class BiLSTMStudent(nn.Module):
@@ -56,9 +58,24 @@ class BiLSTMStudent(nn.Module):
         return [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        if self.config.head == "token":
+            return StudentOutput(logits=self._head(self.token_states(input_ids, attention_mask)))  # (B, T, C)
         pooled = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, 2H), pairs (B, 8H)
         hidden = torch.relu(self.fc(self.dropout(pooled)))  # (B, fc_dim)
         return StudentOutput(logits=self.classifier(self.dropout(hidden)), pooled=pooled)
+
+    def _head(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., 2H) states -> (..., C) logits through the ReLU layer and the classifier."""
+        return self.classifier(self.dropout(torch.relu(self.fc(self.dropout(states)))))
+
+    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and mask -> every token's state (B, T, 2H) (zeros past a sequence's end)."""
+        lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
+        x = self.dropout(self.embedding(input_ids))  # (B, T, E)
+        if bool((lengths == input_ids.shape[1]).all()):
+            return self.lstm(x)[0]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=input_ids.shape[1])[0]
 
     def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and mask -> the sentence vector (B, 2H)."""
@@ -89,21 +106,29 @@ class BiLSTMStudent(nn.Module):
         one-way LSTM with the layer's weights; the backward direction reads every sequence
         reversed within its own length, so padding (at the end) never reaches a valid state.
         """
+        if self.config.head == "token":
+            return self._head(self._export_layers(input_ids, attention_mask)[0])  # (B, T, C)
         pooled = encode_example(self._export_encode, self.config.pair, input_ids, attention_mask)
         return self.classifier(torch.relu(self.fc(pooled)))
 
-    def _export_encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``_encode`` without packing: (B, T) ids and mask -> (B, 2H)."""
+    def _export_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """The layers without packing: (token states (B, T, 2H), the top layer's forward states (B, T, H) and
+        backward states in reversed order (B, T, H), lengths (B,))."""
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)  # (1, T)
         flipped = lengths.unsqueeze(1) - 1 - positions  # (B, T): position read by the reversed sequence
         reverse_index = torch.where(flipped >= 0, flipped, positions)  # padding stays where it is
-        last_index = (lengths - 1).view(-1, 1, 1)  # (B, 1, 1)
         x = self.embedding(input_ids)  # (B, T, E)
         for layer in range(self.config.num_layers):
             forward_seq = _one_way_lstm(x, self.lstm, layer, "")  # (B, T, H)
             backward_rev = _one_way_lstm(_take(x, reverse_index), self.lstm, layer, "_reverse")  # reversed order
             x = torch.cat([forward_seq, _take(backward_rev, reverse_index)], dim=-1)  # (B, T, 2H)
+        return x, forward_seq, backward_rev, lengths
+
+    def _export_encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``_encode`` without packing: (B, T) ids and mask -> (B, 2H)."""
+        x, forward_seq, backward_rev, lengths = self._export_layers(input_ids, attention_mask)
+        last_index = (lengths - 1).view(-1, 1, 1)  # (B, 1, 1)
         if self.config.pooling == "last":
             h = self.config.hidden_size
             forward_last = forward_seq.gather(1, last_index.expand(-1, 1, h)).squeeze(1)  # (B, H)

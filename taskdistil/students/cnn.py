@@ -4,6 +4,8 @@ Default: filter widths 3, 4, 5 with 100 filters each, ReLU, dropout 0.5 before t
 layer. Max pooling only looks at windows that start inside the text, so results do not
 depend on how much padding a batch adds. Sentence pairs (``pair``): siamese, the one set of convolutions
 reads each sentence and the output layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``).
+Token tagging (``head="token"``): every token's state is its window features, the convolutions centred on it
+(``token_states``: zero padding either side, (B, T, F * len(widths))); the output layer reads each: (B, T, C).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CNNConfig:
     num_filters: int = 100
     dropout: float = 0.5
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
+    head: str = "sequence"  # sequence: logits (B, C) of the pooled features; token: logits (B, T, C) per token
 
 
 class CNNStudent(nn.Module):
@@ -53,8 +56,19 @@ class CNNStudent(nn.Module):
         return [list(module.parameters()) for module in (self.classifier, self.convs, self.embedding)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
+        if self.config.head == "token":
+            states = self.token_states(input_ids, attention_mask)  # (B, T, F * len(widths))
+            return StudentOutput(logits=self.classifier(self.dropout(states)))  # (B, T, C)
         features = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, F*W), pairs 4x
         return StudentOutput(logits=self.classifier(self.dropout(features)), pooled=features)
+
+    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids and mask -> (B, T, F * len(widths)): each token's features from the windows centred on it
+        (past the text: zero vectors, so a state does not depend on a batch's padding)."""
+        x = (self.embedding(input_ids) * attention_mask.unsqueeze(-1).to(torch.float32)).transpose(1, 2)  # (B, E, T)
+        states = [torch.relu(conv(F.pad(x, ((width - 1) // 2, width // 2))))  # (B, F, T)
+                  for width, conv in zip(self.config.filter_widths, self.convs)]
+        return torch.cat(states, dim=1).transpose(1, 2)
 
     def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) ids and mask -> the sentence vector (B, F * len(widths))."""

@@ -1,5 +1,7 @@
-"""Task kinds: how splits are read, what a model predicts, and how it is scored."""
+"""Task kinds (``taskdistil.tasks.base``): how splits are read, what a model predicts, and how it is scored."""
 
-from taskdistil.tasks.classification import TaskData, classification_metrics, load_task_data
+from taskdistil.tasks.base import label_meta
+from taskdistil.tasks.classification import TaskData, classification_metrics
+from taskdistil.tasks.registry import TASK_KINDS, load_task_data, task_kind
 
-__all__ = ["TaskData", "classification_metrics", "load_task_data"]
+__all__ = ["TASK_KINDS", "label_meta", "TaskData", "classification_metrics", "load_task_data", "task_kind"]

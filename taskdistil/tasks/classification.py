@@ -1,14 +1,17 @@
-"""Classification of single sentences or sentence pairs: splits, label ids, metrics (accuracy primary, macro-F1)."""
+"""Classification of single sentences (``single_sentence``) or sentence pairs (``sentence_pair``): one label per
+example; accuracy (primary) and macro-F1."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from taskdistil.config import RunConfig
 from taskdistil.data import LabelMap, Split, read_split
-from taskdistil.train.loop import Evaluation
+from taskdistil.data.pairs import as_examples
+from taskdistil.evaluation import Evaluation
 
 PRIMARY_METRIC = "accuracy"
 
@@ -23,19 +26,11 @@ class TaskData:
     def label_ids(self, split: str) -> np.ndarray:
         return np.asarray(self.labels.ids(getattr(self, split)), dtype=np.int64)
 
+    def inputs(self, split: str) -> list:
+        return getattr(self, split).texts
 
-def load_task_data(config: RunConfig) -> TaskData:
-    """Read all three splits and check every dev/test label against the training label map."""
-    d = config.data
-    splits = {}
-    for name, hf_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
-        splits[name] = read_split(config.data_path(name), d.text_column, d.label_column, d.format, d.header,
-                                  default_hf_split=hf_split, text_b_column=d.text_b_column)
-    labels = LabelMap.from_split(splits["train"])
-    data = TaskData(labels, **splits)
-    for name in ("train", "dev", "test"):
-        labels.ids(splits[name])  # raises on an unseen label, naming file and line
-    return data
+    def gold(self, split: str) -> np.ndarray:
+        return self.label_ids(split)
 
 
 def classification_metrics(logits: np.ndarray, gold: np.ndarray) -> Evaluation:
@@ -50,3 +45,43 @@ def classification_metrics(logits: np.ndarray, gold: np.ndarray) -> Evaluation:
         fn = float(((pred != c) & (gold == c)).sum())
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     return Evaluation({"accuracy": accuracy, "macro_f1": float(np.mean(f1s)) if f1s else 0.0}, PRIMARY_METRIC)
+
+
+class Classification:
+    """One label per example: a text (``pairs`` False) or a pair of texts read from ``text_b_column``."""
+
+    unit = "example"
+    hf_head = "AutoModelForSequenceClassification"
+
+    def __init__(self, name: str, pairs: bool):
+        self.name = name
+        self.pairs = pairs
+
+    def load(self, config: Any) -> TaskData:
+        d = config.data
+        splits = {}
+        for name, hf_split in (("train", "train"), ("dev", "validation"), ("test", "test")):
+            splits[name] = read_split(config.data_path(name), d.text_column, d.label_column, d.format, d.header,
+                                      default_hf_split=hf_split, text_b_column=d.text_b_column)
+        labels = LabelMap.from_split(splits["train"])
+        data = TaskData(labels, **splits)
+        for name in ("train", "dev", "test"):
+            labels.ids(splits[name])  # raises on an unseen label, naming file and line
+        return data
+
+    def reading(self, d: Any) -> dict:
+        reading = {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
+                   "label_column": d.label_column, "too_long": d.too_long}
+        if d.text_b_column is not None:  # only then: single-sentence runs keep their keys
+            reading["text_b_column"] = d.text_b_column
+        return reading
+
+    def as_inputs(self, items: Sequence) -> list:
+        """Checked ``predict`` inputs: texts, or pairs ``(a, b)`` (a text or a pair alone: a list of one)."""
+        return as_examples(items, self.name)
+
+    def evaluate(self, outputs: np.ndarray, gold: np.ndarray, labels: LabelMap) -> Evaluation:
+        return classification_metrics(np.asarray(outputs), np.asarray(gold))
+
+    def predictions(self, outputs: np.ndarray, labels: Sequence[str], meta: dict | None = None) -> list[str]:
+        return [labels[i] for i in np.asarray(outputs).argmax(-1)]

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 
 from taskdistil.data.tag_schemes import SCHEMES, convert, split_tag
-from taskdistil.train.loop import Evaluation
+from taskdistil.evaluation import Evaluation
 
 
 def tagging_metrics(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], scheme: str) -> Evaluation:

@@ -9,6 +9,11 @@ mean-pooled sentence encoders). A shard whose checksum in
 ``shards.json`` does not match (partial write, corruption) is recomputed, so an interrupted
 annotation resumes at shard granularity. Without layers ``shards.json`` has no ``hidden`` entry.
 
+What a shard holds follows the teacher's task-kind unit (``ROWS``): one logit row per example (above), or for
+word-level kinds (token tagging) one row per word: ``logits-NNNNN.npy`` (total words of the shard, C) float32 and
+``offsets-NNNNN.npy`` (n + 1,) int64, example i's words being rows offsets[i]:offsets[i + 1]
+(``taskdistil.teacher.words``; read by ``WordLogitStore``); ``shards.json`` then has an ``offsets`` entry.
+
 Under a multi-process launch (``taskdistil.distributed``) rank r computes the shards s with s % world == r;
 each rank records its finished shards in ``shards.rank-<r>.json`` (same layout), which rank 0 merges into
 ``shards.json`` at the end, and at the start of any later run (an interrupted one, of any world size), so
@@ -32,7 +37,9 @@ from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, sha256_file, write_json
 from taskdistil.pooling import masked_mean
 from taskdistil.progress import progress
+from taskdistil.tasks import task_kind
 from taskdistil.teacher.model import Teacher, encode_texts, hf_forward
+from taskdistil.teacher.words import word_rows
 
 SHARDS = "shards.json"
 TeacherState = int | str  # L: the [CLS] state after teacher layer L; "L:mean": the mean of its token states
@@ -41,14 +48,16 @@ RANK_SHARDS = "shards.rank-*.json"  # a rank's own record during a multi-process
 
 def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_size: int, batch_size: int,
              too_long: TooLong = "error", where: Callable[[int], str] | None = None,
-             layers: Sequence[TeacherState] = (), placement: Placement = CPU, max_tokens: int | None = None) -> dict:
+             layers: Sequence[TeacherState] = (), placement: Placement = CPU, max_tokens: int | None = None,
+             overlap_words: int = 8) -> dict:
     """Annotate ``texts`` into ``out_dir`` on ``placement``'s device and precision (logits stored in float32). Batches
     hold ``batch_size`` examples, or with ``max_tokens`` (default on accelerators: ``ACCELERATOR_TOKENS``) at most
-    that many padded tokens."""
+    that many padded tokens. ``overlap_words``: words shared by the windows of an over-long sentence (word units)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layers = _checked_states(teacher, layers)
-    index = _open_index(out_dir, shard_size, len(texts), layers) if distributed.is_main() else None
+    unit = task_kind(teacher.task).unit
+    index = _open_index(out_dir, shard_size, len(texts), layers, unit) if distributed.is_main() else None
     index = distributed.broadcast(index)
     world, rank = distributed.world_size(), distributed.rank()
     if world == 1:
@@ -57,33 +66,27 @@ def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_si
         own, own_path = _empty_like(index), out_dir / RANK_SHARDS.replace("*", str(rank))
     n_shards = (len(texts) + shard_size - 1) // shard_size
     mine = range(rank, n_shards, world)
-    pad = teacher.tokenizer.pad_token_id or 0
     placement.module(teacher.model)
     if max_tokens is None and not placement.on_cpu:
         max_tokens = ACCELERATOR_TOKENS
     log_placement("annotate", placement)
-    forward = _logits_and_cls(teacher.forward_model, layers) if layers else hf_forward(teacher.forward_model)
+    rows_of = ROWS[unit](teacher, batch_size, layers, overlap_words, placement, max_tokens)  # texts -> {prefix: array}
     rows = sum(min(len(texts), (s + 1) * shard_size) - s * shard_size for s in mine)
     desc = "teacher annotation" + (f" (rank 0's share of {world})" if world > 1 else "")
     with progress(rows, desc, unit="ex", enabled=distributed.is_main()) as bar:
         for s in mine:
             start, stop = s * shard_size, min(len(texts), (s + 1) * shard_size)
-            name, hidden_name = f"logits-{s:05d}.npy", f"hidden-{s:05d}.npy"
-            if _valid(out_dir, name, index["shards"]) and (
-                    not layers or _valid(out_dir, hidden_name, index["hidden"]["shards"])):
+            if all(_valid(out_dir, f"{prefix}-{s:05d}.npy", recorded)
+                   for prefix, recorded in _sections(index).items()):
                 bar.update(stop - start)
                 continue
             shard_where = (lambda i, o=start: where(i + o)) if where else None
-            ids = encode_texts(teacher.tokenizer, texts[start:stop], teacher.max_length, offset(too_long, start),
-                               shard_where)
-            out = batched_logits(forward, ids, pad, batch_size, placement=placement,
-                                 max_tokens=max_tokens)  # (n, C), or (n, C + L * H) with layers
+            arrays = rows_of(texts[start:stop], offset(too_long, start), shard_where)
             bar.update(stop - start)
-            num_labels = len(teacher.labels)
-            if layers:
-                cls = out[:, num_labels:].reshape(len(ids), len(layers), -1).astype(np.float16)  # (n, L, H)
-                own["hidden"]["shards"][hidden_name] = _save(out_dir, hidden_name, cls)
-            own["shards"][name] = _save(out_dir, name, np.ascontiguousarray(out[:, :num_labels]))
+            sections = _sections(own)
+            for prefix, array in arrays.items():
+                name = f"{prefix}-{s:05d}.npy"
+                sections[prefix][name] = _save(out_dir, name, array)
             write_json(own_path, own)
     if world > 1:
         distributed.barrier()  # every rank's shards are recorded
@@ -99,15 +102,49 @@ def annotate(teacher: Teacher, texts: Sequence[Example], out_dir: Path, shard_si
     return summary
 
 
-def _open_index(out_dir: Path, shard_size: int, count: int, layers: list[int]) -> dict:
+def _example_rows(teacher: Teacher, batch_size: int, layers: list[TeacherState], overlap_words: int,
+                  placement: Placement, max_tokens: int | None):
+    """A shard's texts -> {"logits": (n, C) float32[, "hidden": (n, L, H) float16]}: one row per example."""
+    pad = teacher.tokenizer.pad_token_id or 0
+    forward = _logits_and_cls(teacher.forward_model, layers) if layers else hf_forward(teacher.forward_model)
+    num_labels = len(teacher.labels)
+
+    def rows(texts: Sequence[Example], too_long, where) -> dict[str, np.ndarray]:
+        ids = encode_texts(teacher.tokenizer, texts, teacher.max_length, too_long, where)
+        out = batched_logits(forward, ids, pad, batch_size, placement=placement,
+                             max_tokens=max_tokens)  # (n, C), or (n, C + L * H) with layers
+        arrays = {"logits": np.ascontiguousarray(out[:, :num_labels])}
+        if layers:
+            arrays["hidden"] = out[:, num_labels:].reshape(len(ids), len(layers), -1).astype(np.float16)
+        return arrays
+
+    return rows
+
+
+ROWS = {"example": _example_rows, "word": word_rows}  # by the task kind's unit: what a shard holds
+
+
+def _sections(index: dict) -> dict[str, dict]:
+    """{file prefix: that kind of file's recorded checksums} of an annotation index (in place: editable)."""
+    sections = {"logits": index["shards"]}
+    for prefix in ("hidden", "offsets"):
+        if prefix in index:
+            sections[prefix] = index[prefix]["shards"]
+    return sections
+
+
+def _open_index(out_dir: Path, shard_size: int, count: int, layers: list[int], unit: str = "example") -> dict:
     """The index an annotation starts from: ``shards.json`` less what no longer holds (another shard size, count
     or layers: those shards are stale), plus the shards the ranks of an interrupted multi-process run recorded.
     Written back when that changed it, even if no shard needs recomputing."""
     index_path = out_dir / SHARDS
     recorded = read_json(index_path) if index_path.is_file() else {}
     index = copy.deepcopy(recorded)
-    if index.get("shard_size") != shard_size or index.get("count") != count:
+    if (index.get("shard_size") != shard_size or index.get("count") != count
+            or ("offsets" in index) != (unit == "word")):
         index = {"shard_size": shard_size, "count": count, "shards": {}}
+        if unit == "word":
+            index["offsets"] = {"shards": {}}
     stale_hidden = index.get("hidden", {}).get("layers") != (layers or None)
     if stale_hidden:
         index.pop("hidden", None)
@@ -143,14 +180,15 @@ def _with_rank_records(index: dict, parts: list[Path]) -> dict:
         if _annotation(part) != _annotation(index):
             continue
         index["shards"] = dict(sorted({**index["shards"], **part["shards"]}.items()))
-        if "hidden" in part:
-            hidden = index["hidden"]
-            hidden["shards"] = dict(sorted({**hidden["shards"], **part["hidden"]["shards"]}.items()))
+        for prefix in ("hidden", "offsets"):
+            if prefix in part:
+                section = index[prefix]
+                section["shards"] = dict(sorted({**section["shards"], **part[prefix]["shards"]}.items()))
     return index
 
 
 def _annotation(index: dict) -> tuple:
-    return index.get("shard_size"), index.get("count"), index.get("hidden", {}).get("layers")
+    return index.get("shard_size"), index.get("count"), index.get("hidden", {}).get("layers"), "offsets" in index
 
 
 def _empty_like(index: dict) -> dict:
@@ -158,6 +196,8 @@ def _empty_like(index: dict) -> dict:
     empty = {"shard_size": index["shard_size"], "count": index["count"], "shards": {}}
     if "hidden" in index:
         empty["hidden"] = {"layers": index["hidden"]["layers"], "shards": {}}
+    if "offsets" in index:
+        empty["offsets"] = {"shards": {}}
     return empty
 
 

@@ -1,5 +1,10 @@
 """Teacher fine-tuning through the one training loop (cross-entropy on gold labels), on the device and at the
-precision of ``teacher.device`` / ``teacher.precision`` (``taskdistil.devices``); the teacher is saved from CPU."""
+precision of ``teacher.device`` / ``teacher.precision`` (``taskdistil.devices``); the teacher is saved from CPU.
+
+What the teacher's head learns depends on the task kind's unit (``taskdistil.tasks.base``): one label per
+example (``example_objective``, here) or per word (``taskdistil.teacher.words.word_objective``); each returns
+the training lengths, the loss of a batch and the dev evaluation.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ import torch.nn.functional as F
 
 from taskdistil import distributed
 from taskdistil.config import RunConfig
-from taskdistil.devices import log_placement, teacher_placement
+from taskdistil.devices import Placement, log_placement, teacher_placement
 from taskdistil.inference import batched_logits
-from taskdistil.tasks import TaskData, classification_metrics
+from taskdistil.tasks import TaskData, label_meta, task_kind
 from taskdistil.teacher.model import (
     encode_texts,
     hf_forward,
@@ -23,25 +28,15 @@ from taskdistil.teacher.model import (
     pair_separator,
     save_teacher,
 )
+from taskdistil.teacher.words import word_objective
 from taskdistil.train.batching import LengthBuckets, pad_ids
 from taskdistil.train.loop import fit
 
 
-def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: Path) -> dict:
-    """Fine-tune (or adopt an already fine-tuned) teacher and save it to ``out_dir``."""
+def example_objective(config: RunConfig, data: TaskData, model, tokenizer, placement: Placement):
+    """(training lengths, loss of a batch of training rows, dev evaluation) of a sequence-classification head."""
     tcfg = config.teacher
-    labels = list(data.labels.labels)
-    torch.manual_seed(config.seed)
-    if tcfg.finetuned:
-        model, tokenizer, order = load_finetuned(tcfg.model, labels, tcfg.trust_remote_code)
-        if distributed.is_main():
-            save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model, task=config.data.task)
-        return {"labels": order, "finetuned_here": False}
-
-    model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code)
-    placement = teacher_placement(config)
-    log_placement("teacher", placement)
-    placement.module(model)
+    kind = task_kind(config.data.task)
     pad = tokenizer.pad_token_id or 0
     forward_model = pair_aware(model, pair_separator(model, tokenizer, config.data.task))  # token types for pairs
     too_long = config.data.too_long
@@ -56,14 +51,39 @@ def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: 
         return F.cross_entropy(logits, train_y[idx])
 
     def evaluate():
-        return classification_metrics(batched_logits(hf_forward(forward_model), dev_ids, pad, batch_size=128,
-                                                     placement=placement), dev_y)
+        logits = batched_logits(hf_forward(forward_model), dev_ids, pad, batch_size=128, placement=placement)
+        return kind.evaluate(logits, dev_y, data.labels)
 
-    batches = LengthBuckets([len(s) for s in train_ids], tcfg.train.batch_size, seed=config.seed)
+    return [len(s) for s in train_ids], loss_fn, evaluate
+
+
+OBJECTIVES = {"example": example_objective, "word": word_objective}  # by TaskKind.unit
+
+
+def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: Path) -> dict:
+    """Fine-tune (or adopt an already fine-tuned) teacher and save it to ``out_dir``."""
+    tcfg = config.teacher
+    kind = task_kind(config.data.task)
+    labels = list(data.labels.labels)
+    torch.manual_seed(config.seed)
+    if tcfg.finetuned:
+        model, tokenizer, order = load_finetuned(tcfg.model, labels, tcfg.trust_remote_code, kind.hf_head)
+        if distributed.is_main():
+            save_teacher(model, tokenizer, out_dir, order, tcfg.max_length, origin=tcfg.model, task=config.data.task,
+                         label_meta=label_meta(data.labels))
+        return {"labels": order, "finetuned_here": False}
+
+    model, tokenizer = load_pretrained(tcfg.model, labels, tcfg.trust_remote_code, kind.hf_head)
+    placement = teacher_placement(config)
+    log_placement("teacher", placement)
+    placement.module(model)
+    lengths, loss_fn, evaluate = OBJECTIVES[kind.unit](config, data, model, tokenizer, placement)
+    batches = LengthBuckets(lengths, tcfg.train.batch_size, seed=config.seed)
     result = fit(model, loss_fn, batches, evaluate, tcfg.train, work_dir, desc="teacher fine-tuning",
                  placement=placement)
     model.cpu()
     if distributed.is_main():
-        save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model, task=config.data.task)
+        save_teacher(model, tokenizer, out_dir, labels, tcfg.max_length, origin=tcfg.model, task=config.data.task,
+                     label_meta=label_meta(data.labels))
     return {"labels": labels, "finetuned_here": True, "dev": result.best, "best_step": result.best_step,
             "steps": result.steps, "history": result.history}

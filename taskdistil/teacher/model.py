@@ -1,4 +1,5 @@
-"""The teacher: any Hugging Face encoder checkpoint with a sequence-classification head.
+"""The teacher: any Hugging Face encoder checkpoint with its task kind's head (``TaskKind.hf_head``: sequence
+classification, or token classification for word-level kinds).
 
 A saved teacher directory is self-contained: ``save_pretrained`` files (config,
 ``model.safetensors``, tokenizer) plus ``taskdistil.json`` (task, labels, max length, origin).
@@ -21,10 +22,11 @@ from taskdistil import __version__
 from taskdistil.artifact import TEACHER_META
 from taskdistil.config import EMBEDDED_TEACHER
 from taskdistil.data.length import TooLong, too_long_at
-from taskdistil.data.pairs import SENTENCE_PAIR, SINGLE_SENTENCE, Example, is_pair, segment_ids, segments_of
+from taskdistil.data.pairs import SINGLE_SENTENCE, Example, is_pair, segment_ids, segments_of
 from taskdistil.errors import ArtifactError, DataError
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
+from taskdistil.tasks import task_kind
 
 
 def resolve_checkpoint(name: str, key: str = "teacher.model") -> str:
@@ -48,15 +50,23 @@ def _quiet_transformers() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
-def load_pretrained(name: str, labels: Sequence[str], trust_remote_code: bool = False):
-    """(model, tokenizer) for fine-tuning: a fresh classification head sized to ``labels``."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def _head_class(head: str):
+    """The transformers Auto class named ``head`` (a task kind's ``hf_head``)."""
+    import transformers
+
+    return getattr(transformers, head)
+
+
+def load_pretrained(name: str, labels: Sequence[str], trust_remote_code: bool = False,
+                    head: str = "AutoModelForSequenceClassification"):
+    """(model, tokenizer) for fine-tuning: a fresh ``head`` (a transformers Auto class name) sized to ``labels``."""
+    from transformers import AutoTokenizer
 
     _quiet_transformers()
     path = resolve_checkpoint(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = _head_class(head).from_pretrained(
             path, num_labels=len(labels), id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)}, trust_remote_code=trust_remote_code,
         )
@@ -65,19 +75,20 @@ def load_pretrained(name: str, labels: Sequence[str], trust_remote_code: bool = 
     return model.float(), tokenizer  # float32 master weights, also from a checkpoint stored in fp16
 
 
-def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = False):
+def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = False,
+                   head: str = "AutoModelForSequenceClassification"):
     """An already fine-tuned checkpoint, used as is. Returns (model, tokenizer, label order).
 
     If the checkpoint's ``id2label`` names are exactly the task's labels, its order is kept;
     otherwise ids are taken to follow the task's label order (sorted training labels).
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     _quiet_transformers()
     path = resolve_checkpoint(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = _head_class(head).from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as err:
         raise ArtifactError(f"teacher.model: cannot load {name!r} ({path}): {err}") from None
     if model.config.num_labels != len(labels):
@@ -89,7 +100,7 @@ def load_finetuned(name: str, labels: Sequence[str], trust_remote_code: bool = F
 
 
 def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_length: int, origin: str,
-                 task: str = SINGLE_SENTENCE) -> None:
+                 task: str = SINGLE_SENTENCE, label_meta: dict | None = None) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.id2label = dict(enumerate(labels))
@@ -98,7 +109,7 @@ def save_teacher(model, tokenizer, out_dir: Path, labels: Sequence[str], max_len
     tokenizer.save_pretrained(out_dir)
     write_json(out_dir / TEACHER_META, {
         "kind": "teacher", "task": task, "labels": list(labels), "max_length": max_length,
-        "origin": origin, "taskdistil_version": __version__,
+        "origin": origin, "taskdistil_version": __version__, **({"label_meta": label_meta} if label_meta else {}),
     })
 
 
@@ -115,14 +126,14 @@ class Teacher:
 
     @classmethod
     def load(cls, path: Path) -> "Teacher":
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         _quiet_transformers()
         path = Path(path)
         if not (path / TEACHER_META).is_file():
             raise ArtifactError(f"{path}: not a taskdistil teacher directory (no {TEACHER_META})")
         meta = read_json(path / TEACHER_META)
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        model = _head_class(task_kind(meta.get("task", SINGLE_SENTENCE)).hf_head).from_pretrained(path)
         model.eval()
         return cls(model, AutoTokenizer.from_pretrained(path), meta["labels"], meta["max_length"], path,
                    meta.get("task", SINGLE_SENTENCE))
@@ -206,7 +217,7 @@ def pair_separator(model, tokenizer, task: str) -> int | None:
     None for single sentences, or a model without token types (RoBERTa: pairs told apart by separators alone)."""
     uses_types = ("token_type_ids" in tokenizer.model_input_names
                   and getattr(model.config, "type_vocab_size", 0) > 1)
-    return tokenizer.sep_token_id if task == SENTENCE_PAIR and uses_types else None
+    return tokenizer.sep_token_id if task_kind(task).pairs and uses_types else None
 
 
 def pair_aware(model: torch.nn.Module, sep_id: int | None) -> torch.nn.Module:

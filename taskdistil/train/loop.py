@@ -39,6 +39,7 @@ from taskdistil import distributed
 from taskdistil.config import TrainConfig
 from taskdistil.devices import CPU, Placement
 from taskdistil.errors import ConfigError, StageError
+from taskdistil.evaluation import Evaluation
 from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
@@ -47,18 +48,6 @@ from taskdistil.train.lazy_adam import LazyAdam, clip_grad_norm, dense_gradients
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 RESULT = "fit.json"
-
-
-@dataclass
-class Evaluation:
-    """Metrics of one evaluation and the name of the one that selects models (higher is better)."""
-
-    metrics: dict[str, float]
-    primary: str
-
-    @property
-    def score(self) -> float:
-        return self.metrics[self.primary]
 
 
 @dataclass

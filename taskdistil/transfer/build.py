@@ -6,7 +6,8 @@ examples. An unlabeled or augmented example equal to an earlier one (after white
 dropped. A source's ``max_examples`` keeps the first ones or a uniform sample (reservoir sampling under the
 run's seed, written in source order). ``summary.json`` beside the set counts everything by origin and source
 and holds a length histogram (words) per origin. A sentence pair is one example (its row's ``text`` is the list
-``[a, b]``; its words are both texts' words), a duplicate only if both texts match.
+``[a, b]``; its words are both texts' words), a duplicate only if both texts match. A sentence of a word-level
+task (token tagging) is its list of words (the row's ``words``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ LENGTH_BINS = (1, 3, 6, 11, 21, 41, 81, 161)  # histogram bin starts, in words: 
 
 def text_key(text: Example) -> int:
     """64-bit hash of the whitespace-normalised text, or of both texts of a pair (the duplicate test)."""
-    normal = "\x1f".join(" ".join(t.split()) for t in sentences([text]))  # a text alone: no separator added
+    normal = " ".join(text) if isinstance(text, list) else "\x1f".join(
+        " ".join(t.split()) for t in sentences([text]))  # a text alone: no separator added
     return int.from_bytes(hashlib.blake2b(normal.encode(), digest_size=8).digest(), "little")
 
 
@@ -64,7 +66,7 @@ class _Writer:
             parent: int | None = None) -> bool:
         if self.full():
             return False
-        row = {"text": text, "origin": origin}
+        row = {"words" if isinstance(text, list) else "text": text, "origin": origin}
         if where is not None:
             row["where"] = where
         if parent is not None:
@@ -75,7 +77,7 @@ class _Writer:
         self.origins.append(ORIGIN_NAMES.index(origin))
         self.labeled_rows.append(labeled_row)
         histogram = self.lengths[origin]
-        bucket = length_bin(sum(len(t.split()) for t in sentences([text])))
+        bucket = length_bin(len(text) if isinstance(text, list) else sum(len(t.split()) for t in sentences([text])))
         histogram[bucket] = histogram.get(bucket, 0) + 1
         if self.texts_kept is not None:
             self.texts_kept.append(text)

@@ -1,7 +1,8 @@
 """The transfer set on disk: ``examples.jsonl`` (one example per line) plus index arrays, read lazily.
 
 A row is ``{"text": ..., "origin": "labeled"|"unlabeled"|"augmented", "where": ...}``, ``text`` a string or, for
-a sentence pair, the list ``[a, b]`` (read back as the tuple ``(a, b)``); an augmented row also has ``"parent"``
+a sentence pair, the list ``[a, b]`` (read back as the tuple ``(a, b)``); a sentence of a word-level task
+(token tagging) is ``{"words": [...], ...}`` instead (read back as the list); an augmented row also has ``"parent"``
 (the transfer-set index of the example it was made from). ``offsets.npy`` holds each
 row's byte offset, so any slice is read from disk without loading the set; ``origins.npy`` (uint8) and
 ``labeled_rows.npy`` (int64: the training-split row of a labeled example, -1 otherwise) are small and
@@ -87,6 +88,8 @@ class TransferSet:
         return {name: int(values[code]) for code, name in enumerate(ORIGIN_NAMES)}
 
 
-def _example(row: dict) -> Example:
+def _example(row: dict) -> Example | list[str]:
+    if "words" in row:
+        return row["words"]
     text = row["text"]
     return text if isinstance(text, str) else (text[0], text[1])

@@ -1,0 +1,75 @@
+"""The ``data`` section of a run config: where the labeled splits are and how a task kind reads them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TAGGING_KEYS = ("token_column", "tag_column", "scheme", "lang_prefix", "window_overlap")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where the labeled splits are and how to read them.
+
+    A split is a path (relative paths resolve against the data directory) to a
+    .tsv/.csv/.jsonl file, or ``hf:NAME[:CONFIG][@SPLIT]`` for a Hugging Face dataset
+    (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
+    Task ``sentence_pair`` reads each example's second text from ``text_b_column``. Task ``token_tagging`` reads
+    sentences of words with one tag each (``taskdistil.tasks.tagging``): ``token_column``, ``tag_column``,
+    ``scheme``, ``lang_prefix`` and ``window_overlap`` are its settings.
+    """
+
+    task: Literal["single_sentence", "sentence_pair", "token_tagging"] = "single_sentence"
+    dir: str | None = None
+    train: str
+    dev: str
+    test: str
+    format: Literal["auto", "tsv", "csv", "jsonl", "conll"] = Field(
+        "auto", description="token_tagging: conll (one token per line), csv or jsonl (token and tag lists); auto: by "
+        "the extension (.csv, .jsonl/.json; anything else is conll)")
+    header: bool = True
+    text_column: str | int = "sentence"
+    text_b_column: str | int | None = Field(None, validate_default=True, description="sentence_pair: the second "
+                                            "text's column (name, or index without header)")
+    label_column: str | int = "label"
+    too_long: Literal["error", "truncate"] = Field("error", description="a text (pair) longer than max_length: "
+                                                   "fail, or truncate (pairs: the longer text first)")
+
+    token_column: str | int = Field(0, description="token_tagging: the token column (conll: 0-based index; "
+                                    "csv/jsonl: the name of the column holding token lists)")
+    tag_column: str | int = Field(-1, description="token_tagging: the tag column (conll: index, -1 the last)")
+    scheme: Literal["auto", "iob1", "iob2", "bioes", "io", "plain"] = Field(
+        "auto", description="token_tagging: the tag scheme of the files (auto: detected on the training split); "
+        "plain: tags without spans (POS), scored by token accuracy")
+    lang_prefix: Literal["auto", "strip", "keep"] = Field(
+        "auto", description="token_tagging: a 'xx:' language prefix on every token (WikiANN): strip it")
+    window_overlap: int = Field(8, ge=0, description="token_tagging: words shared by neighbouring windows of a "
+                                "sentence longer than the teacher's max_length")
+
+    @model_validator(mode="after")
+    def _tagging_settings(self) -> "DataConfig":
+        tagging = self.task == "token_tagging"
+        changed = [k for k in TAGGING_KEYS if getattr(self, k) != type(self).model_fields[k].default]  # a saved
+        # run's config.yaml holds every key at its default
+        if changed and not tagging:
+            raise ValueError(f"{changed[0]} is a setting of task 'token_tagging' (this task is {self.task!r})")
+        if self.format == "tsv" and tagging:
+            raise ValueError("format: task 'token_tagging' reads conll, csv or jsonl (a token per line is conll)")
+        if self.format == "conll" and not tagging:
+            raise ValueError("format 'conll' is a format of task 'token_tagging'")
+        return self
+
+    @field_validator("text_b_column")
+    @classmethod
+    def _second_text_for_pairs(cls, v: str | int | None, info: Any) -> str | int | None:
+        task = info.data.get("task")
+        if task == "sentence_pair" and v is None:
+            raise ValueError("task 'sentence_pair' needs the key 'text_b_column': the second text's column")
+        if task == "single_sentence" and v is not None:
+            raise ValueError("text_b_column is a setting of task 'sentence_pair' (this task is 'single_sentence')")
+        return v

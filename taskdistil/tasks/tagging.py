@@ -1,0 +1,190 @@
+"""Token tagging (``token_tagging``): one tag per word (NER, POS, term extraction).
+
+Splits are read by ``taskdistil.data.tagged.read_tagged`` (CoNLL columns, CSV/JSONL token-list rows, ``hf:``).
+The tag scheme is declared (``data.scheme``) or detected on the training split, checked on every split (a tag
+outside it names file, line and tag), and every split is converted to one training scheme: IOB2 for span schemes
+(IOB1, IOB2, BIOES, IO, bare B/I/O), the tags as they are for ``plain`` (POS). The label space holds, for every span
+type seen in training, both its B- and I- tags (and O), so no tag the model can predict is missing. ``predict``
+converts back to the file's scheme and also returns the entity spans.
+
+Metrics (``taskdistil.tasks.tagging_metrics``): span schemes: seqeval strict micro precision/recall/F1 (primary
+"f1") and F1 per type; plain tags: token accuracy (primary "accuracy").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from taskdistil.data import Split
+from taskdistil.data.tag_schemes import (
+    TRAINING_SCHEME,
+    check_scheme,
+    convert,
+    detect_scheme,
+    entity_types,
+    ill_formed,
+    label_list,
+    spans,
+    training_scheme,
+)
+from taskdistil.data.tagged import read_tagged
+from taskdistil.errors import DataError
+from taskdistil.evaluation import Evaluation
+from taskdistil.progress import log
+from taskdistil.tasks.tagging_metrics import tagging_metrics
+
+PLAIN = "plain"
+
+
+@dataclass(frozen=True)
+class TagLabels:
+    """The label space of a tagging task: tags in id order (training scheme ``scheme``), and the scheme the data
+    was written in (``source_scheme``: predictions are converted back to it)."""
+
+    labels: tuple[str, ...]
+    scheme: str
+    source_scheme: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def ids(self, tags: Sequence[Sequence[str]], where) -> list[np.ndarray]:
+        index = {tag: i for i, tag in enumerate(self.labels)}
+        out = []
+        for i, seq in enumerate(tags):
+            unknown = [t for t in seq if t not in index]
+            if unknown:
+                raise DataError(f"{where(i)}: tag {unknown[0]!r} (as {self.scheme}) does not occur in the training "
+                                f"split; known tags: {list(self.labels)}")
+            out.append(np.asarray([index[t] for t in seq], dtype=np.int64))
+        return out
+
+    def meta(self) -> dict:
+        return {"scheme": self.scheme, "source_scheme": self.source_scheme}
+
+    @classmethod
+    def from_tags(cls, tags: Sequence[Sequence[str]], scheme: str, source_scheme: str, where) -> "TagLabels":
+        """Every tag of ``scheme`` (the training scheme) over the types seen in ``tags``: O and both tags of each
+        span type (plain: the tags seen)."""
+        labels = label_list(entity_types(tags, scheme), scheme)
+        if len(labels) < 2:
+            raise DataError(f"{where(0).rsplit(',', 1)[0]}: the training split has {len(labels)} distinct tag(s); "
+                            "need >= 2")
+        return cls(tuple(labels), scheme, source_scheme)
+
+
+@dataclass
+class TaggedData:
+    """The splits of a tagging task: ``train``/``dev``/``test`` are ``Split``s whose ``texts`` are word lists;
+    ``tags[split]`` the tags of each sentence in the training scheme."""
+
+    labels: TagLabels
+    train: Split
+    dev: Split
+    test: Split
+    tags: dict[str, list[list[str]]]
+    skipped: dict[str, int]  # empty sentences skipped per split
+    repaired: dict[str, int]  # ill-formed tags (an I- starting a span) repaired by the conversion, per split
+
+    def notes(self) -> str:
+        """What reading left out or repaired, for the log ("" if nothing)."""
+        parts = [f"{n}: {k} empty sentence(s) skipped" for n, k in self.skipped.items() if k]
+        parts += [f"{n}: {k} ill-formed tag(s) repaired" for n, k in self.repaired.items() if k]
+        return "; ".join(parts)
+
+    def inputs(self, split: str) -> list[list[str]]:
+        return getattr(self, split).texts
+
+    def gold(self, split: str) -> list[np.ndarray]:
+        return self.labels.ids(self.tags[split], getattr(self, split).where)
+
+    def label_ids(self, split: str) -> list[np.ndarray]:
+        return self.gold(split)
+
+
+class TokenTagging:
+    name = "token_tagging"
+    unit = "word"
+    pairs = False
+    hf_head = "AutoModelForTokenClassification"
+
+    def load(self, config: Any) -> TaggedData:
+        d = config.data
+        read = {}
+        for name in ("train", "dev", "test"):
+            read[name] = read_tagged(config.data_path(name), format=d.format, token_column=d.token_column,
+                                     tag_column=d.tag_column, header=d.header, lang_prefix=d.lang_prefix)
+        train = read["train"]
+        scheme = d.scheme if d.scheme != "auto" else detect_scheme(train.tags, train.where)
+        target = training_scheme(scheme)
+        tags, repaired = {}, {}
+        for name, split in read.items():
+            check_scheme(split.tags, scheme, split.where)
+            tags[name] = [convert(seq, scheme, target) for seq in split.tags]
+            repaired[name] = sum(ill_formed(seq, scheme) for seq in split.tags)
+        labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
+        splits = {name: Split(s.source, s.tokens, [], list(s.lines)) for name, s in read.items()}
+        data = TaggedData(labels, tags=tags, skipped={n: s.empty_skipped for n, s in read.items()},
+                          repaired=repaired, **splits)
+        for name in ("dev", "test"):
+            data.gold(name)  # raises on an unseen tag, naming file and line
+        if data.notes():
+            log(f"[data] {data.notes()}")
+        return data
+
+    def reading(self, d: Any) -> dict:
+        return {"task": d.task, "format": d.format, "header": d.header, "token_column": d.token_column,
+                "tag_column": d.tag_column, "scheme": d.scheme, "lang_prefix": d.lang_prefix,
+                "window_overlap": d.window_overlap}
+
+    def as_inputs(self, items: Sequence) -> list[list[str]]:
+        """Sentences as word lists; a text is split on whitespace; one sentence alone: a list of one."""
+        if isinstance(items, str) or (items and all(isinstance(w, str) for w in items) and not _texts(items)):
+            items = [items]
+        out = []
+        for i, item in enumerate(items):
+            words = item.split() if isinstance(item, str) else list(item)
+            if not words or not all(isinstance(w, str) and w.strip() for w in words):
+                raise DataError(f"example {i}: a tagging model takes a sentence as a non-empty list of words (or a "
+                                f"text, split on whitespace), got {item!r:.60}")
+            out.append(words)
+        return out
+
+    def evaluate(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> Evaluation:
+        names = labels.labels
+        pred = [repair(names, o, labels.scheme) for o in outputs]  # what predict returns is what is scored
+        true = [[names[j] for j in g] for g in gold]
+        return tagging_metrics(pred, true, labels.scheme)
+
+    def predictions(self, outputs: list[np.ndarray], labels: Sequence[str], meta: dict | None = None) -> list[dict]:
+        """Per sentence ``{"tags": [...], "spans": [{"type", "start", "end"}]}``: tags in the data's own scheme
+        (``meta["source_scheme"]``), spans (word indices, end exclusive) for span schemes."""
+        meta = meta or {}
+        scheme, source = meta.get("scheme", TRAINING_SCHEME), meta.get("source_scheme", TRAINING_SCHEME)
+        out = []
+        for o in outputs:
+            tags = repair(labels, o, scheme)
+            found = [] if scheme == PLAIN else [{"type": t, "start": s, "end": e} for t, s, e in spans(tags, scheme)]
+            out.append({"tags": tags if source == scheme else convert(tags, scheme, source), "spans": found})
+        return out
+
+
+def _texts(items: Sequence) -> bool:
+    """Whether a list of strings is several sentences given as texts (any holds a space) rather than one
+    sentence's words."""
+    return any(" " in w.strip() for w in items)
+
+
+def repair(labels: Sequence[str], logits: np.ndarray, scheme: str) -> list[str]:
+    """Argmax tags, with an I- tag that does not continue a span of its type turned into B- (valid IOB2)."""
+    tags = [labels[j] for j in np.asarray(logits).argmax(-1)]
+    if scheme == PLAIN:
+        return tags
+    for k, tag in enumerate(tags):
+        if tag.startswith("I") and (k == 0 or tags[k - 1] == "O" or tags[k - 1][1:] != tag[1:]):
+            tags[k] = "B" + tag[1:]
+    return tags
