@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_va
 from taskdistil.data_config import DataConfig, _Strict
 from taskdistil.errors import ConfigError
 from taskdistil.recipes import apply_recipe
+from taskdistil.static_config import TEACHER_TABLES, TOKEN_WEIGHTS, check_static_settings
 
 DATA_DIR_ENV = "TASKDISTIL_DATA"
 EMBEDDED_TEACHER = "embedded:minilm-l6"
@@ -282,7 +283,7 @@ class StudentConfig(_Strict):
         None, description="a paper's settings (taskdistil.recipes) under the keys given here")
     seed: int | None = Field(None, description="training seed of this student (default: the run's seed)")
     device: Device | None = Field(None, description=STAGE_DEVICE + " (students train in fp32)")
-    kind: Literal["bilstm", "cnn", "transformer", "hf"] = "bilstm"
+    kind: Literal["bilstm", "cnn", "transformer", "hf", "static"] = "bilstm"
     layers: int | None = Field(None, ge=1, description="transformer: number of layers k (default 3); hf: keep the "
                                "checkpoint's first k layers (default: all of them)")
     init_layers: Literal["first"] | list[int] | None = Field(
@@ -303,7 +304,8 @@ class StudentConfig(_Strict):
     min_freq: int = Field(1, ge=1, description="word tokenizer: least frequency kept")
     max_length: int | None = Field(None, ge=1, description="default: the teacher's")
     # validate_default: the svd/word rule below must also catch the default "svd".
-    embeddings: Literal["random", "svd", "vectors"] = Field("svd", validate_default=True)
+    embeddings: Literal["random", "svd", "vectors", "model2vec"] = Field(
+        "svd", validate_default=True, description="model2vec: each vocabulary entry encoded by the teacher, PCA")
     vectors: str | None = Field(None, description="embeddings 'vectors': a word2vec/GloVe/fastText file (text, "
                                 ".gz or word2vec .bin); relative paths resolve against the data directory")
     embedding_dim: int = Field(300, ge=1)
@@ -318,6 +320,9 @@ class StudentConfig(_Strict):
     pooling: Literal["last", "max", "mean", "cls"] = Field(
         "last", description="how states become one vector; bilstm: last, max or mean; hf: cls (the default: the "
         "checkpoint's pooler, else the [CLS] state) or mean (over the top layer's tokens)")
+    token_weights: Literal[TOKEN_WEIGHTS] | None = Field(None, description="static: pooling weights (default sif)")
+    sif_a: float | None = Field(None, gt=0, description="static: a of the SIF weights a / (a + p(w))")
+    hidden_layer: int | None = Field(None, ge=1, description="static: units of a ReLU layer before the head")
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="cnn: convolution widths")
     num_filters: int = Field(100, ge=1, description="cnn: filters per width")
     loss: LossConfig = LossConfig()
@@ -370,8 +375,9 @@ class StudentConfig(_Strict):
     @field_validator("embeddings")
     @classmethod
     def _svd_needs_wordpiece(cls, v: str, info: Any) -> str:
-        if v == "svd" and info.data.get("tokenizer") == "word" and info.data.get("kind") not in ("transformer", "hf"):
-            raise ValueError("embeddings 'svd' needs tokenizer 'wordpiece' (the teacher's vocabulary)")
+        if v in TEACHER_TABLES and info.data.get("tokenizer") == "word" and info.data.get("kind") not in (
+                "transformer", "hf"):
+            raise ValueError(f"embeddings {v!r} needs tokenizer 'wordpiece' (the teacher's vocabulary)")
         return v
 
     @model_validator(mode="after")
@@ -387,6 +393,7 @@ class StudentConfig(_Strict):
             raise ValueError("loss.pkd_weight (Patient KD) is part of the 'logits' objective: add a logits stage")
         if self.checkpoint is not None and self.kind != "hf":
             raise ValueError(f"checkpoint is a setting of kind 'hf' students (this one is {self.kind!r})")
+        check_static_settings(self)
         if self.kind == "hf":
             return self._hf_settings()
         if self.kind != "transformer":

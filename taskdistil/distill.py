@@ -79,6 +79,8 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     unit = TARGETS[kind.unit](kind, data, teacher.labels, transfer, transfer_texts, tokenizer, store,
                               config.data.too_long, placement)  # the unit's inputs, logit rows, teacher rows, gold
     model, patient = build_student_model(run, student, teacher, tokenizer, seed)  # patient: Patient KD term or None
+    if hasattr(model, "from_transfer_set"):  # a static student's SIF weights: the transfer set's token statistics
+        model.from_transfer_set(unit.train_ids)
     targets = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
     log_placement(f"distill:{student.name}", placement)

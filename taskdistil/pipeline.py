@@ -337,7 +337,8 @@ def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str 
 
 # Student settings added after runs existed: left out of stage keys while unset (None), so that the
 # keys of those runs stay as they were. loss.pkd_weight likewise while 0.
-ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "transfer_origins", "checkpoint")
+ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "transfer_origins", "checkpoint",
+                          "token_weights", "sif_a", "hidden_layer")
 
 
 def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> dict:

@@ -12,7 +12,7 @@ from taskdistil.config import StudentConfig
 from taskdistil.data.pairs import Example, sentences
 from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.progress import log
-from taskdistil.students.embeddings import svd_reduce, teacher_input_embeddings
+from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.students.vectors import read_vectors
@@ -81,13 +81,16 @@ def hidden_store(run, student: StudentConfig, layers: list):
 
 
 def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
-    """A bilstm or cnn student with its embedding table initialised (SVD of the teacher's, word vectors, random)."""
+    """A bilstm, cnn or static student with its embedding table initialised (SVD of the teacher's, model2vec-style
+    from the teacher's encoding of each vocabulary entry, word vectors or random)."""
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
                           pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
                           head=HEADS[task_kind(run.config.data.task).unit],
                           **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
+    elif student.embeddings == "model2vec":
+        model.embedding.initialize(model2vec_table(teacher.model, tokenizer, student.embedding_dim))
     elif student.embeddings == "vectors":
         table = read_vectors(run.config.data_file(student.vectors), tokenizer.vocabulary(), student.embedding_dim,
                              tokenizer.pad_id, seed)
@@ -158,6 +161,8 @@ BUILDERS = {  # by student kind: (model, its Patient KD term or None)
                                                                                  seed), None),
     "cnn": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
                                                                               seed), None),
+    "static": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
+                                                                                 seed), None),
     "transformer": lambda run, student, teacher, tokenizer, seed: transformer_student(run, student, teacher,
                                                                                        tokenizer),
     "hf": lambda run, student, teacher, tokenizer, seed: hf_student(run, student, teacher, tokenizer),

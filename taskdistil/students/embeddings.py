@@ -3,6 +3,11 @@
 ``svd_reduce``: XtremeDistil (Mukherjee & Hassan Awadallah 2020) — the teacher's WordPiece
 embedding matrix W (V, H) = U S V^T, reduced to E dims as U[:, :E] * S[:E] (the best
 rank-E approximation's coordinates), so the student starts from the teacher's lexicon.
+
+``vocabulary_embeddings`` + ``pca_reduce``: model2vec-style (Tulkens & van Dongen 2024, the ``model2vec`` package's
+distill): every vocabulary entry v is read by the teacher alone, as ``[CLS] v [SEP]``, its top layer's states are
+mean-pooled, and the (V, H) result is reduced by PCA to E dims. The table then holds the teacher's contextual view of
+each token (after fine-tuning: its task view), not only its input lexicon.
 """
 
 from __future__ import annotations
@@ -25,6 +30,55 @@ def svd_reduce(weight: torch.Tensor, dim: int) -> torch.Tensor:
 
 def teacher_input_embeddings(teacher_model) -> torch.Tensor:
     return teacher_model.get_input_embeddings().weight.detach()
+
+
+@torch.no_grad()
+def vocabulary_embeddings(teacher_model, vocab_size: int, prefix: list[int], suffix: list[int],
+                          batch_size: int = 512) -> torch.Tensor:
+    """(V, H): the mean of the teacher's top-layer states over ``prefix + [v] + suffix`` for each id v.
+
+    Every sequence has the same length, so batches need no padding; batches run in id order in eval mode, so the
+    result is deterministic. ``teacher_model``: a Hugging Face encoder (a task model's ``base_model`` is used).
+    """
+    from taskdistil.progress import progress
+
+    encoder = getattr(teacher_model, "base_model", teacher_model)
+    was_training = encoder.training
+    encoder.eval()
+    rows = []
+    bar = progress(vocab_size, "model2vec table: vocabulary through the teacher", unit="token")
+    try:
+        for start in range(0, vocab_size, batch_size):
+            ids = torch.arange(start, min(start + batch_size, vocab_size)).unsqueeze(1)  # (b, 1)
+            ids = torch.cat([torch.tensor([prefix]).expand(len(ids), -1), ids,
+                             torch.tensor([suffix]).expand(len(ids), -1)], dim=1).long()  # (b, L)
+            states = encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state  # (b, L, H)
+            rows.append(states.float().mean(dim=1))
+            bar.update(len(ids))
+    finally:
+        bar.close()
+        encoder.train(was_training)
+    return torch.cat(rows)
+
+
+def model2vec_table(teacher_model, tokenizer, dim: int) -> torch.Tensor:
+    """(V, dim): each entry of the WordPiece ``tokenizer``'s vocabulary read as ``[CLS] v [SEP]`` (the special tokens
+    it adds around a text) by the teacher, mean-pooled, reduced by PCA."""
+    special = tokenizer.encode([""])[0]  # the ids around an empty text: [CLS] [SEP]
+    return pca_reduce(vocabulary_embeddings(teacher_model, tokenizer.vocab_size, special[:1], special[1:]), dim)
+
+
+def pca_reduce(matrix: torch.Tensor, dim: int) -> torch.Tensor:
+    """(V, H) -> (V, dim): the centred rows' coordinates on the top ``dim`` principal axes, each axis signed so
+    that its largest coordinate is positive (the result does not depend on the SVD's sign choices)."""
+    vocab, hidden = matrix.shape
+    if dim > hidden:
+        raise ConfigError(f"embedding_dim {dim} exceeds the teacher's hidden size {hidden}; PCA can only reduce")
+    centred = matrix.double() - matrix.double().mean(dim=0)
+    _, _, vt = torch.linalg.svd(centred, full_matrices=False)
+    coordinates = centred @ vt[:dim].T  # (V, dim)
+    peak = coordinates.gather(0, coordinates.abs().argmax(dim=0, keepdim=True))  # (1, dim)
+    return (coordinates * torch.sign(peak)).float()
 
 
 class WordEmbeddings(nn.Embedding):

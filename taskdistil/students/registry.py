@@ -10,10 +10,12 @@ from taskdistil.errors import ArtifactError
 from taskdistil.students.bilstm import BiLSTMStudent
 from taskdistil.students.cnn import CNNStudent
 from taskdistil.students.hf_encoder import HFEncoderStudent
+from taskdistil.students.static import StaticStudent
 from taskdistil.students.transformer import TransformerStudent
 
 STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent,
-                                             "transformer": TransformerStudent, "hf": HFEncoderStudent}
+                                             "transformer": TransformerStudent, "hf": HFEncoderStudent,
+                                             "static": StaticStudent}
 
 
 def build_student(kind: str, **settings) -> nn.Module:
