@@ -12,6 +12,7 @@ from taskdistil.config import StudentConfig
 from taskdistil.data.pairs import Example, sentences
 from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.progress import log
+from taskdistil.io import sha256_file
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
@@ -90,7 +91,9 @@ def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, 
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
     elif student.embeddings == "model2vec":
-        model.embedding.initialize(model2vec_table(teacher.model, tokenizer, student.embedding_dim))
+        weights = sha256_file(run.teacher_model_dir / "model.safetensors")[:16]  # the cache names the teacher
+        cache = run.dir / "cache" / f"model2vec-states-{weights}.safetensors"
+        model.embedding.initialize(model2vec_table(teacher.model, tokenizer, student.embedding_dim, cache))
     elif student.embeddings == "vectors":
         table = read_vectors(run.config.data_file(student.vectors), tokenizer.vocabulary(), student.embedding_dim,
                              tokenizer.pad_id, seed)

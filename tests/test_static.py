@@ -145,7 +145,7 @@ def test_static_config_errors_name_the_key(tmp_path, sst2_small, tiny_teacher, s
 
 # -- end to end -----------------------------------------------------------------------------------
 
-def test_static_student_end_to_end(tmp_path, sst2_small, tiny_teacher):
+def test_static_student_end_to_end(tmp_path, sst2_small, tiny_teacher, monkeypatch):
     """Trained on the teacher's logits through the pipeline, exported (fp32 parity), examined, loaded in every
     runtime; its stage key leaves older students' keys alone (the static settings are omitted while unset)."""
     students = [{"name": "static", "kind": "static", "embeddings": "model2vec", "embedding_dim": 16,
@@ -175,8 +175,14 @@ def test_static_student_end_to_end(tmp_path, sst2_small, tiny_teacher):
     assert eager.predict(texts) == taskdistil.load(run / "students" / "static" / "model").predict(texts)
     assert len(eager.predict(texts)) == 3 and set(eager.predict(texts)) <= set(eager.labels)
 
-    # the teacher-initialised table is the teacher's view of each token: retraining the same recipe (same seed)
-    # on the cached annotations gives the same student
+    # retraining the same recipe (same seed) on the cached annotations gives the same student, and reads the
+    # teacher's vocabulary states from the run's cache instead of encoding the vocabulary again
+    assert len(list((run / "cache").glob("model2vec-states-*.safetensors"))) == 1
+
+    def encode_again(*args, **kwargs):
+        raise AssertionError("the vocabulary was encoded again")
+
+    monkeypatch.setattr("taskdistil.students.embeddings.vocabulary_embeddings", encode_again)
     tree = yaml.safe_load(config.read_text())
     tree["students"][0]["name"] = "again"
     config.write_text(yaml.safe_dump(tree), encoding="utf-8")

@@ -12,11 +12,14 @@ each token (after fine-tuning: its task view), not only its input lexicon.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from taskdistil.errors import ConfigError
+from taskdistil.io import load_tensors, save_tensors
 
 
 def svd_reduce(weight: torch.Tensor, dim: int) -> torch.Tensor:
@@ -61,11 +64,19 @@ def vocabulary_embeddings(teacher_model, vocab_size: int, prefix: list[int], suf
     return torch.cat(rows)
 
 
-def model2vec_table(teacher_model, tokenizer, dim: int) -> torch.Tensor:
+def model2vec_table(teacher_model, tokenizer, dim: int, cache: Path | None = None) -> torch.Tensor:
     """(V, dim): each entry of the WordPiece ``tokenizer``'s vocabulary read as ``[CLS] v [SEP]`` (the special tokens
-    it adds around a text) by the teacher, mean-pooled, reduced by PCA."""
+    it adds around a text) by the teacher, mean-pooled, reduced by PCA. ``cache``: a safetensors file that keeps the
+    (V, H) states before PCA (read when it exists, else written), so that students of one teacher encode the
+    vocabulary once; its name must identify the teacher."""
+    if cache is not None and Path(cache).is_file():
+        return pca_reduce(load_tensors(cache)["states"], dim)
     special = tokenizer.encode([""])[0]  # the ids around an empty text: [CLS] [SEP]
-    return pca_reduce(vocabulary_embeddings(teacher_model, tokenizer.vocab_size, special[:1], special[1:]), dim)
+    states = vocabulary_embeddings(teacher_model, tokenizer.vocab_size, special[:1], special[1:])
+    if cache is not None:
+        save_tensors(cache, {"states": states}, metadata={"what": "model2vec-style vocabulary states before PCA",
+                                                          "special_ids": str(special)})
+    return pca_reduce(states, dim)
 
 
 def pca_reduce(matrix: torch.Tensor, dim: int) -> torch.Tensor:
