@@ -46,7 +46,6 @@ from taskdistil.devices import log_placement, student_placement
 from taskdistil.distill_targets import TARGETS
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
-from taskdistil.io import sha256_file
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
 from taskdistil.student_build import build_student_model, build_tokenizer, hidden_store
 from taskdistil.tasks import label_meta, load_task_data, task_kind

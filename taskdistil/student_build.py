@@ -11,8 +11,8 @@ from torch import nn
 from taskdistil.config import StudentConfig
 from taskdistil.data.pairs import Example, sentences
 from taskdistil.errors import ArtifactError, ConfigError, StageError
-from taskdistil.progress import log
 from taskdistil.io import sha256_file
+from taskdistil.progress import log
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
