@@ -22,7 +22,8 @@ runs/sst2/teacher/model). That run's transfer and annotations stage directories 
 when that run has none, so the stage cache reuses them when their keys match (else the stages rerun).
 Results: bench/results/static.json.
 
-    TASKDISTIL_DATA=../shared/data python bench/static_vs_model2vec.py --teacher runs/sst2/teacher/model
+    TASKDISTIL_DATA=../shared/data python bench/static_vs_model2vec.py --teacher runs/sst2/teacher/model \
+        --model2vec-seeds 1
 """
 
 from __future__ import annotations
