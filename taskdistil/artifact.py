@@ -140,6 +140,9 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
         raise ArtifactError(f"{path}: not a taskdistil model directory (no {CONFIG} or {TEACHER_META})")
     meta = read_json(path / TEACHER_META) if is_teacher else read_student_meta(path)
     task = meta.get("task", SINGLE_SENTENCE)
+    if meta.get("kind") == "external-teacher":
+        raise ArtifactError(f"{path}: an external teacher's directory holds no model to run (its outputs came from "
+                            f"{meta['origin']})")
     if runtime != "torch":
         import os
 

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_va
 
 from taskdistil.data_config import DataConfig, _Strict
 from taskdistil.errors import ConfigError
+from taskdistil.external_config import EXTERNAL_TEACHER_SETTINGS, check_external_students, check_external_teacher
 from taskdistil.recipes import apply_recipe
 from taskdistil.static_config import TEACHER_TABLES, TOKEN_WEIGHTS, check_static_settings
 
@@ -74,11 +75,33 @@ class TeacherConfig(_Strict):
         epochs=2, batch_size=32, learning_rate=5e-5, optimizer="adamw", weight_decay=0.01,
         scheduler="linear", warmup_ratio=0.06,
     )
+    # An external teacher (taskdistil.teacher.external): its outputs, from a JSONL file or a command.
+    outputs: str | None = Field(None, description="external teacher: a JSONL file of its outputs per text")
+    command: str | None = Field(None, description="external teacher: a command reading JSONL texts on stdin and "
+                                "writing JSONL outputs on stdout")
+    tokenizer_from: str = Field(EMBEDDED_TEACHER, description="external teacher: the checkpoint whose tokenizer and "
+                                "input embeddings students start from")
+    latency_ms: float | None = Field(None, gt=0, description="external teacher: its batch-1 latency for the exam")
 
     @field_validator("train", mode="before")
     @classmethod
     def _train_defaults(cls, v: Any) -> Any:
         return _merge_over_default(cls, "train", v)
+
+    @property
+    def external(self) -> bool:
+        return bool(self.outputs or self.command)
+
+    @model_validator(mode="after")
+    def _external_settings(self) -> "TeacherConfig":
+        check_external_teacher(self)
+        return self
+
+    def key(self, exclude: set[str]) -> dict:
+        """The settings as the teacher stage's key holds them, less ``exclude`` (a built-in teacher's also without
+        the external ones, so keys of earlier runs stay as they were)."""
+        unset = () if self.external else EXTERNAL_TEACHER_SETTINGS
+        return self.model_dump(mode="json", exclude=exclude | set(unset))
 
 
 class AnnotateConfig(_Strict):
@@ -539,6 +562,11 @@ class RunConfig(_Strict):
                              "text and augmentation are not supported yet")
         return v
 
+    @model_validator(mode="after")
+    def _students_of_an_external_teacher(self) -> "RunConfig":
+        check_external_students(self.students, self.teacher.external)
+        return self
+
     @field_validator("students")
     @classmethod
     def _unique_names(cls, v: list[StudentConfig]) -> list[StudentConfig]:
@@ -674,11 +702,14 @@ def check_inputs_exist(config: RunConfig) -> None:
     if missing:
         hint = "" if config.data.dir else f" (relative paths need --data-dir or ${DATA_DIR_ENV})"
         raise ConfigError("missing input files" + hint + ":\n" + "\n".join(missing))
-    teacher = config.teacher.model
+    outputs = config.teacher.outputs
+    if outputs and not Path(config.data_file(outputs)).is_file():
+        raise ConfigError(f"teacher.outputs: file not found: {config.data_file(outputs)}")
+    teacher = config.teacher.tokenizer_from if config.teacher.external else config.teacher.model
     if not teacher.startswith("embedded:") and _looks_like_path(teacher) and not Path(teacher).exists():
-        raise ConfigError(f"teacher.model: no such directory: {teacher}")
+        raise ConfigError(f"{_teacher_key(config)}: no such directory: {teacher}")
     if teacher.startswith("embedded:") and teacher != EMBEDDED_TEACHER:
-        raise ConfigError(f"teacher.model: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
+        raise ConfigError(f"{_teacher_key(config)}: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
     for student in config.students:  # hf students' checkpoints: embedded or local paths (else: hub names)
         if student.checkpoint is None:
             continue
@@ -698,6 +729,10 @@ def check_inputs_exist(config: RunConfig) -> None:
         if student.layers is not None and isinstance(depth, int) and student.layers > depth:
             raise ConfigError(f"students.{student.name}.layers: {student.layers}, but the checkpoint {name} has "
                               f"{depth} layers")
+
+
+def _teacher_key(config: RunConfig) -> str:
+    return "teacher.tokenizer_from" if config.teacher.external else "teacher.model"
 
 
 def _looks_like_path(name: str) -> bool:

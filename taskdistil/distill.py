@@ -49,6 +49,7 @@ from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
 from taskdistil.student_build import build_student_model, build_tokenizer, hidden_store
 from taskdistil.tasks import label_meta, load_task_data, task_kind
+from taskdistil.teacher.external import load_teacher, stored_targets, teacher_objective
 from taskdistil.teacher.model import Teacher
 from taskdistil.teacher.word_store import open_logit_store
 from taskdistil.train.batching import LengthBuckets
@@ -65,8 +66,9 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     seed = config.seed if student.seed is None else student.seed
     torch.manual_seed(seed)
     data = load_task_data(config)
-    teacher = Teacher.load(run.teacher_model_dir)
+    teacher = load_teacher(run.teacher_model_dir)  # an external teacher: its tokenizer and input embeddings only
     store = open_logit_store(run.annotate_dir, verify=True)
+    targets = stored_targets(run.annotate_dir)  # "labels": a hard teacher, trained by hard distillation
     transfer = TransferSet(run.transfer_dir)
     transfer_texts = transfer.texts()
     if len(store) != len(transfer_texts):
@@ -81,7 +83,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     model, patient = build_student_model(run, student, teacher, tokenizer, seed)  # patient: Patient KD term or None
     if hasattr(model, "from_transfer_set"):  # a static student's SIF weights: the transfer set's token statistics
         model.from_transfer_set(unit.train_ids)
-    targets = _representation_targets(run, student, teacher, data)
+    representations = _representation_targets(run, student, teacher, data)
     del teacher.model  # the teacher's weights are not needed past this point
     log_placement(f"distill:{student.name}", placement)
     placement.module(patient if patient is not None else model)
@@ -112,7 +114,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
         if stage.objective == "hard_labels":
             ce = HardCE()
             return model, lambda idx: ce(unit.rows(forward(idx).logits, idx), unit.gold(idx)), evaluate, None
-        layer, hidden, dev_states = targets[number]
+        layer, hidden, dev_states = representations[number]
         with torch.no_grad():
             model.eval()
             student_dim = forward(np.arange(1)).pooled.shape[-1]
@@ -133,7 +135,8 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     lengths = unit.lengths
     rows_kept = _training_rows(student, transfer)
     if not student.stages:  # one logits stage in "work", exactly as before stages existed
-        trained, loss_fn, stage_evaluate, hook = objective(StageConfig(objective="logits"), 1)
+        trained, loss_fn, stage_evaluate, hook = objective(
+            teacher_objective(StageConfig(objective="logits"), targets, student.name), 1)
         batches = LengthBuckets(lengths, student.train.batch_size, seed=seed, rows=rows_kept)
         result = fit(trained, loss_fn, batches, stage_evaluate, student.train, stage_dir / "work",
                      desc=f"student {student.name}", on_step=hook, placement=placement)
@@ -141,13 +144,14 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     else:
         results = []
         for number, stage in enumerate(student.stages, 1):
+            stage = teacher_objective(stage, targets, student.name)
             torch.manual_seed(seed + number)  # each stage's randomness independent of how the run got here
             trained, loss_fn, stage_evaluate, hook = objective(stage, number)
             batches = LengthBuckets(lengths, stage.train.batch_size, seed=seed, rows=rows_kept)
             unfreezing = None
             if stage.unfreeze == "gradual":
                 unfreezing = GradualUnfreezing(_reached_groups(model, trained, loss_fn, batches.epoch(0)[0]))
-            _log_stage(student, number, stage, targets, unfreezing)
+            _log_stage(student, number, stage, representations, unfreezing)
             result = fit(trained, loss_fn, batches, stage_evaluate, stage.train, stage_work_dir(stage_dir, number,
                          stage), desc=f"student {student.name} stage {number} ({stage.objective})",
                          on_step=chain(hook, unfreezing), placement=placement)
@@ -160,7 +164,8 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
             with torch.no_grad():
                 dev = evaluate().metrics
         summaries = [_summary(stage, r) for stage, r in zip(student.stages, results)]
-    provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": config.teacher.model,
+    origin = config.teacher.outputs or config.teacher.command or config.teacher.model  # external: its source
+    provenance = {"teacher": str(run.teacher_model_dir), "teacher_origin": origin,
                   "transfer_set": config.data_path("train"), "transfer_size": len(transfer_texts),
                   "transfer_origins": transfer.counts(),
                   "trained_on": len(transfer_texts) if rows_kept is None else len(rows_kept),

@@ -193,20 +193,27 @@ def teacher_stage(run: Run, force: bool = False) -> dict:
     from taskdistil.teacher.finetune import prepare_teacher
 
     c = run.config
-    key_inputs = {"teacher": c.teacher.model_dump(mode="json", exclude=placement_keys(c.teacher)), "seed": c.seed,
-                  "data": run.data_reading(), "train": run.data_fingerprint("train"),
-                  "dev": run.data_fingerprint("dev")}
+    key_inputs = {"teacher": c.teacher.key(placement_keys(c.teacher)), "seed": c.seed, "data": run.data_reading(),
+                  "train": run.data_fingerprint("train"), "dev": run.data_fingerprint("dev")}
+    if c.teacher.external:
+        from taskdistil.teacher.external import prepare_external_teacher, source_fingerprint
+
+        key_inputs["external"] = source_fingerprint(c)
 
     def body(stage_dir: Path) -> dict:
         data = load_task_data(c)
+        if c.teacher.external:  # nothing to fine-tune: the students' tokenizer and embeddings, the labels
+            return prepare_external_teacher(c, data.labels.labels, run.teacher_model_dir)
         return prepare_teacher(c, data, run.teacher_model_dir, stage_dir / "work")
 
     return run.stage("teacher", run.teacher_dir, key_inputs, body, force, every_rank=True)
 
 
 def _teacher_fingerprint(run: Run) -> str:
+    """The teacher's weights; an external teacher's taskdistil.json (its source's and embeddings' fingerprints)."""
     run.completed_key(run.teacher_dir)
-    return sha256_file(run.teacher_model_dir / "model.safetensors")
+    name = "taskdistil.json" if run.config.teacher.external else "model.safetensors"
+    return sha256_file(run.teacher_model_dir / name)
 
 
 def transfer_stage(run: Run, force: bool = False) -> dict:
@@ -248,6 +255,16 @@ def annotate_stage(run: Run, force: bool = False) -> dict:
     layers = teacher_hidden_layers(run)
     if layers:  # only then: runs without Patient KD students keep their keys
         key_inputs["hidden_layers"] = layers
+
+    if c.teacher.external:  # its outputs into the same cache, in one process
+        from taskdistil.teacher.external import annotate_external
+
+        def external(stage_dir: Path) -> dict:
+            texts = TransferSet(run.transfer_dir)
+            labels = read_json(run.teacher_model_dir / "taskdistil.json")["labels"]
+            return annotate_external(c, labels, texts[:], stage_dir, c.annotate.shard_size, texts.where)
+
+        return run.stage("annotate", run.annotate_dir, key_inputs, external, force, damage=_annotation_damage)
 
     def body(stage_dir: Path) -> dict:
         texts = TransferSet(run.transfer_dir)
@@ -405,13 +422,15 @@ def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> di
     from taskdistil.exam.report import finalize_report
 
     c = run.config
-    names = ["teacher"] + [s.name for s in c.students]
+    names = ["teacher"] * (not c.teacher.external) + [s.name for s in c.students]  # an external one has no export
     for name in names:
         export_stage(run, name, force)
     exports = {n: run.completed_key(run.export_stage_dir(n)) for n in names}
     key_inputs = {"exam": c.exam.measurement(), "exports": exports,
                   "groups": [student_settings(s, exclude=("name",)) for s in c.students],
                   "test": run.data_fingerprint("test"), "data": run.data_reading()}
+    if c.teacher.external:
+        key_inputs["external_teacher"] = {"teacher": _teacher_fingerprint(run), "latency_ms": c.teacher.latency_ms}
     manifest = run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)
     if distributed.is_main():
         finalize_report(run, budgets or c.exam.budgets())
@@ -445,7 +464,8 @@ def run_one(config: RunConfig, stage: str, force: bool = False, student: str | N
             raise StageError(f"no student named {student!r}; students: {[s.name for s in config.students]}")
         return {s.name: distill_stage(run, s, force) for s in chosen}
     if stage == "export":
-        chosen = ["teacher"] + [s.name for s in config.students if student is None or s.name == student]
+        chosen = ["teacher"] * (not config.teacher.external)  # an external teacher has nothing to export
+        chosen += [s.name for s in config.students if student is None or s.name == student]
         return {name: export_stage(run, name, force) for name in chosen}
     if stage == "exam":
         return exam_stage(run, force)

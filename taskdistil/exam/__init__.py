@@ -54,12 +54,13 @@ def _make_forward(predictor, model_dir: Path, runtime: str):
 
 def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
     config = run.config
-    out = [("teacher", "teacher", run.export_dir("teacher"))]
+    external = config.teacher.external  # no runtime: its row comes from its outputs (exam.external)
+    out = [] if external else [("teacher", "teacher", run.export_dir("teacher"))]
     out += [(s.name, "student", run.export_dir(s.name)) for s in config.students]
     if config.exam.reference == "bert-base":
-        teacher_labels = read_json(run.export_dir("teacher") / EXPORT_META)["labels"]
-        out.append((REFERENCE_NAME, "reference",
-                    build_reference(run.export_dir("teacher"), exam_dir / "reference", teacher_labels)))
+        teacher_dir = run.teacher_model_dir if external else run.export_dir("teacher")  # tokenizer, max length
+        teacher_labels = read_json(teacher_dir / ("taskdistil.json" if external else EXPORT_META))["labels"]
+        out.append((REFERENCE_NAME, "reference", build_reference(teacher_dir, exam_dir / "reference", teacher_labels)))
     return out
 
 
@@ -127,6 +128,10 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                     row for row in rows}
             for job, row in jobs.items():
                 row["memory"] = job.result()
+    if config.teacher.external:
+        from taskdistil.exam.external import external_teacher_row
+
+        rows.insert(0, external_teacher_row(run, exam_dir, data, ex.threads, _log))
     _add_quality(rows, primary, _quality_groups(run), ex.int8_max_drop)
     _add_ratios(rows)
     report = {"run": config.name, "task": config.data.task, "primary_metric": primary,
@@ -155,7 +160,8 @@ def _add_quality(rows: list[dict], primary: str, groups: dict[str, list[str]], i
         values = [by_key[(m, row["runtime"])]["metrics"][primary] for m in members if (m, row["runtime"]) in by_key]
         row["quality"] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                           "seeds": len(values), "members": members}
-        row["retention"] = row["metrics"][primary] / teacher["metrics"][primary]
+        teacher_value = (teacher["metrics"] or {}).get(primary)  # an external teacher may have none
+        row["retention"] = row["metrics"][primary] / teacher_value if teacher_value else None
         base = by_key.get((row["name"], "torch"))
         drop = drop_batched = None
         if base and row["runtime"] == "onnx-int8":

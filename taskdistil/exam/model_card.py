@@ -30,7 +30,8 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
              f"- labels: {', '.join(f'`{label}`' for label in labels)}",
              f"- train: `{data['train']}`; dev (model selection): `{data['dev']}`; test (exam): "
              f"`{report['test']['source']}` ({report['test']['examples']} examples)", ""]
-    lines += ["## Teacher", "", f"- `{teacher['model']}`, max length {teacher['max_length']}", ""]
+    origin = teacher.get("outputs") or teacher.get("command") or teacher["model"]  # an external one: its source
+    lines += ["## Teacher", "", f"- `{origin}`, max length {teacher['max_length']}", ""]
     if recipe is not None:
         lines += ["## Recipe", "", "```yaml", yaml.safe_dump(recipe, sort_keys=False).rstrip(), "```", ""]
     lines += ["## Exam", "",
@@ -43,7 +44,7 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
         vs_fast = r["ratios"].get("vs_teacher_fastest", {}).get(t1, {}).get("1")
         lines.append(f"| {r['runtime']} | {100 * r['metrics'][primary]:.2f} | {100 * r['retention']:.1f}% | "
                      f"{r['disk_bytes'] / 1e6:.1f} | {'–' if mem is None else f'{mem / 1e6:.0f}'} | "
-                     f"{lat.get('p50_ms', float('nan')):.2f} | {vs:.1f}x | {vs_fast:.1f}x |")
+                     f"{lat.get('p50_ms', float('nan')):.2f} | {_times(vs)} | {_times(vs_fast)} |")
     lines += ["", f"Parameters: {rows[0]['parameters']:,} ({rows[0]['parameters_without_embeddings']:,} outside "
               "embedding tables). Latency: CPU, threads pinned, pre-tokenized test inputs, median over timed "
               "batches; the full table and method are in the run's `report.md`.", ""]
@@ -51,6 +52,10 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
     if rec.get("chosen") and rec["chosen"].startswith(f"{name} ("):
         lines += [f"**Recommended by the exam**: {rec['reason']}", ""]
     return "\n".join(lines)
+
+
+def _times(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.1f}x"  # None: a teacher without a latency (external)
 
 
 def write_model_cards(run: "Run", report: dict) -> None:

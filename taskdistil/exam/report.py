@@ -21,6 +21,10 @@ def _mb(n: int | None) -> str:
     return "–" if n is None else f"{n / 1e6:.1f}"
 
 
+def _count(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
 def _pct(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}"
 
@@ -63,7 +67,7 @@ def render_markdown(report: dict) -> str:
         lat1 = m["latency"].get(t1, {}).get("1", {})
         row = [m["name"], m["runtime"], _pct((m["metrics"] or {}).get(primary)), _quality(m),
                _pct(m.get("retention"), 1) + ("%" if m.get("retention") is not None else ""),
-               f"{m['parameters']:,}", f"{m['parameters_without_embeddings']:,}", _mb(m.get("disk_bytes")),
+               _count(m["parameters"]), _count(m["parameters_without_embeddings"]), _mb(m.get("disk_bytes")),
                _mb((m.get("memory") or {}).get("peak_rss_bytes")),
                f"{lat1['p50_ms']:.2f}" if lat1 else "–", f"{lat1['p95_ms']:.2f}" if lat1 else "–"]
         for b in big:
@@ -73,7 +77,7 @@ def render_markdown(report: dict) -> str:
         row += [_x(m["ratios"], k, t1, "1") for k in ("vs_teacher", "vs_teacher_fastest", "vs_reference")]
         lines.append("| " + " | ".join(row) + " |")
     counts = sorted(p["timed_batches"] for m in report["models"] for by_bs in m["latency"].values()
-                    for p in by_bs.values())
+                    for p in by_bs.values() if "timed_batches" in p)  # not in a latency the user gave
     if counts:
         lines += ["", f"Timed batches per point: {counts[0]} to {counts[-1]} (median {counts[len(counts) // 2]}); "
                   "every point's count is in report.json."]
