@@ -564,7 +564,7 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _students_of_an_external_teacher(self) -> "RunConfig":
-        check_external_students(self.students, self.teacher.external)
+        check_external_students(self.students, self.teacher.external, self.data.task)
         return self
 
     @field_validator("students")

@@ -27,8 +27,12 @@ def check_external_teacher(teacher: Any) -> None:
                          "teacher.tokenizer_from")
 
 
-def check_external_students(students: list, external: bool) -> None:
-    """ValueError naming the student that needs a teacher model (its layers or states) an external teacher lacks."""
+def check_external_students(students: list, external: bool, task: str) -> None:
+    """ValueError naming the student that needs a teacher model (its layers or states) an external teacher lacks,
+    or for a task whose outputs are per word (token tagging: not supported for external teachers yet)."""
+    if external and task == "token_tagging":
+        raise ValueError("an external teacher (teacher.outputs or teacher.command) gives one output per text: task "
+                         "'token_tagging' (per-word outputs) is not supported for external teachers yet")
     for s in students if external else []:
         needs = ("kind 'transformer' (built from the teacher's layers)" if s.kind == "transformer" else
                  "loss.pkd_weight (Patient KD on the teacher's states)" if s.loss.pkd_weight else
