@@ -263,6 +263,8 @@ def test_a_labels_only_teacher_trains_by_hard_distillation(tmp_path, builtin, ss
     ({"outputs": "o.jsonl"}, [{"name": "pkd", "kind": "transformer"}], "students.pkd: kind 'transformer'"),
     ({"command": "x"}, [{"name": "rep", "stages": [{"objective": "representation"}, {"objective": "logits"}]}],
      "students.rep: a representation stage"),
+    ({"outputs": "o.jsonl"}, [{"name": "m2v", "kind": "static", "embeddings": "model2vec"}],
+     "students.m2v: embeddings 'model2vec'"),
     ({"outputs": "missing.jsonl"}, [STUDENT], "teacher.outputs: file not found"),
 ])
 def test_external_teacher_settings_are_checked_before_any_work(tmp_path, sst2_small, teacher, students, key):
