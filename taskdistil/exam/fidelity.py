@@ -2,7 +2,8 @@
 
 The texts are ``exam.fidelity.path`` when set, else the transfer set's ``heldout.jsonl`` (unlabeled texts set
 aside when the transfer set was built: no student trained on them); a run with neither has no fidelity set and
-the report says so. At most ``exam.fidelity.max_examples`` texts are used: a uniform sample under the run's seed,
+the report says so. (``run``: a ``taskdistil.pipeline.Run``, not imported: the pipeline imports this module.)
+At most ``exam.fidelity.max_examples`` texts are used: a uniform sample under the run's seed,
 in file order.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,9 +18,6 @@ from taskdistil.config import UnlabeledSource
 from taskdistil.data.readers import jsonl_objects
 from taskdistil.errors import DataError
 from taskdistil.io import sha256_file
-
-if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
 
 NO_SET = ("no fidelity set: the run has no unlabeled transfer texts to hold out and exam.fidelity.path is not set")
 
@@ -32,13 +29,13 @@ class FidelitySet:
     available: int  # texts in the source, before sampling
 
 
-def _heldout_path(run: "Run") -> Path:
+def _heldout_path(run) -> Path:
     from taskdistil.transfer.store import HELDOUT
 
     return run.transfer_dir / HELDOUT
 
 
-def fidelity_key(run: "Run") -> str | None:
+def fidelity_key(run) -> str | None:
     """What the fidelity texts are (for the exam stage's key): the source's content hash, None without a set."""
     path = run.config.exam.fidelity.path
     if path:
@@ -58,7 +55,7 @@ def _read_heldout(path: Path) -> list:
     return texts
 
 
-def load_fidelity_set(run: "Run") -> FidelitySet | None:
+def load_fidelity_set(run) -> FidelitySet | None:
     """The fidelity texts of ``run`` (sampled down to ``max_examples``), or None when it has none."""
     settings = run.config.exam.fidelity
     if settings.path:
