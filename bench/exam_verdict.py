@@ -180,14 +180,16 @@ def sst2(work: Path, baseline: Path) -> dict:
     if copy.exists():
         shutil.rmtree(copy)
     shutil.copytree(baseline, copy)
-    old = json.loads((copy / "exam" / "measurements.json").read_text())
+    measured = copy / "exam" / "measurements.json"
+    old = json.loads(measured.read_text()) if measured.is_file() else {"models": []}  # none: nothing to compare
     seconds = child(REPO, ["exam", str(copy), "--set", f"run_dir={copy}"], work / "sst2.log")
     new = json.loads((copy / "report.json").read_text())
     rows_old = {m["label"]: m for m in old["models"] if m["metrics"] is not None}
     same = {k: rows_old[k]["metrics"] == m["metrics"] and rows_old[k].get("metrics_batched") == m.get("metrics_batched")
             for m in new["models"] if (k := m["label"]) in rows_old}
     return {"run": str(baseline), "test_examples": new["test"]["examples"], "exam_minutes": round(seconds / 60, 2),
-            "same_quality_figures": all(same.values()) and len(same) == len(rows_old), "same_by_row": same,
+            "same_quality_figures": (all(same.values()) and len(same) == len(rows_old)) if rows_old else None,
+            "same_by_row": same,
             "baselines": new["baselines"], "intervals": new["intervals"], "fidelity": new["fidelity"],
             "recommendation": new["recommendation"]["reason"],
             "rows": [verdict_row(m) for m in new["models"] if m["metrics"] is not None]}
