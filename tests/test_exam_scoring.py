@@ -11,6 +11,7 @@ import torch
 
 from taskdistil.data import read_split
 from taskdistil.exam.scoring import score
+from taskdistil.inference import batched_logits
 
 BATCH = 64
 
@@ -20,8 +21,14 @@ def sst2_test(shared_data):
     return read_split(str(shared_data / "sst2" / "test.tsv"), "sentence", "label", "auto", True).texts
 
 
+def _model(forward, pad_id: int) -> SimpleNamespace:
+    """A predictor as the exam sees it: ``outputs(encoded, batch_size, labels)`` -> logits in input order."""
+    return SimpleNamespace(outputs=lambda encoded, batch_size, labels=None: batched_logits(
+        forward, encoded, pad_id, batch_size))
+
+
 def _same_predictions(forward, encoded, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    model = SimpleNamespace(forward=forward, pad_id=pad_id)
+    model = _model(forward, pad_id)
     batched = score(model, "torch", encoded, BATCH)
     alone = score(model, "torch", encoded, 1)
     assert batched.scored == f"length-bucketed batches of {BATCH}" and alone.scored == "one text at a time"
@@ -60,7 +67,7 @@ def test_student_batched_predictions_equal_alone_on_sst2(sst2_test, kind):
                                    pad_id=tokenizer.pad_token_id, **settings)).eval()
     forward = lambda ids, mask: student(ids, mask).logits  # noqa: E731
     with torch.no_grad():  # centre the random head: half the sentences on each side, many near the boundary
-        first = score(SimpleNamespace(forward=forward, pad_id=tokenizer.pad_token_id), "torch", encoded, BATCH)
+        first = score(_model(forward, tokenizer.pad_token_id), "torch", encoded, BATCH)
         student.classifier.bias[1] -= float(np.median(first.logits[:, 1] - first.logits[:, 0]))
     batched, alone = _same_predictions(forward, encoded, tokenizer.pad_token_id)
     assert np.array_equal(batched.predictions, alone.predictions)
