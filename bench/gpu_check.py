@@ -64,7 +64,9 @@ def run_config(work: Path, teacher: Path, smoke: bool, teacher_epochs: int, stud
                     "train": {"epochs": teacher_epochs, "batch_size": 16 if smoke else 32, "learning_rate": 5e-5,
                               "optimizer": "adamw", "weight_decay": 0.01, "scheduler": "linear",
                               "warmup_ratio": 0.06, "evals_per_epoch": 2}},
-        "transfer": {"unlabeled": [{"path": "imdb.txt", "format": "txt", "clean_html": False, "sample": "first"}]},
+        # heldout 0: every unlabeled text is annotated, so the sizes stay those of gpu_cpu.json (no fidelity set)
+        "transfer": {"unlabeled": [{"path": "imdb.txt", "format": "txt", "clean_html": False, "sample": "first"}],
+                     "heldout": 0.0},
         "annotate": {"batch_size": 256, "shard_size": 8192},
         "students": [{"name": "bilstm", "kind": "bilstm", "tokenizer": "wordpiece", "embeddings": "svd",
                       "embedding_mode": "tuned", **({"embedding_dim": 16, "hidden_size": 16, "fc_dim": 16} if smoke

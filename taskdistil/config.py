@@ -170,6 +170,8 @@ class TransferConfig(_Strict):
     augment: AugmentConfig | None = None
     max_examples: int | None = Field(None, ge=1, description="cap on the whole transfer set (labeled rows first)")
     dedup: bool = Field(True, description="drop exact duplicates (after whitespace normalisation)")
+    heldout: float = Field(0.02, ge=0, lt=1, description="share of the unlabeled texts set aside, never annotated, "
+                           "in heldout.jsonl: the exam's default fidelity set (by a seeded hash of each text)")
 
     def is_default(self) -> bool:
         return not self.unlabeled and self.augment is None and self.max_examples is None and self.dedup
@@ -481,6 +483,15 @@ def _stage_over(stage: Any, student_train: dict) -> Any:
     return stage
 
 
+class FidelityConfig(_Strict):
+    """Agreement of each student with the teacher on unlabeled in-domain texts (default ``path``: the transfer
+    set's ``heldout.jsonl``, unlabeled texts no student trained on). ``path``: .txt/.jsonl/.csv/.tsv or ``hf:``."""
+
+    path: str | None = None
+    column: str | int = Field("text", description="jsonl/csv/tsv/hf: the text column")
+    max_examples: int = Field(2000, ge=1, description="a seeded uniform sample of at most this many texts")
+
+
 class ExamConfig(_Strict):
     """How the exam measures. Budgets only pick the recommended student: changing them re-measures nothing."""
 
@@ -499,8 +510,11 @@ class ExamConfig(_Strict):
     memory: bool = Field(True, description="peak RSS of a fresh process per model and runtime")
     memory_batch_size: int = Field(32, ge=1)
     quality_batch_size: int = Field(
-        1, ge=1, description="batch size of the quality pass: 1 scores each text alone, as served at batch 1 "
-        "(int8 rows are also scored at batch 64: dynamic int8 makes a prediction depend on its batch mates)")
+        64, ge=1, description="batch size of the quality pass: fp32 runtimes are scored in length-bucketed batches "
+        "(their predictions do not depend on the batch); int8 rows alone and in such batches (dynamic int8 makes a "
+        "prediction depend on its batch mates); 1 scores every text alone")
+    fidelity: FidelityConfig = FidelityConfig()
+    resamples: int = Field(10000, ge=100, description="bootstrap resamples of the 95% intervals (seeded)")
     int8_max_drop: float = Field(0.005, ge=0, description="int8 quality drop (fraction) above which the report flags")
     max_latency_ms: float | None = Field(None, gt=0, description="budget: batch-1 p50 latency at 1 thread")
     max_size_mb: float | None = Field(None, gt=0, description="budget: on-disk size of the shipped runtime")
@@ -566,6 +580,14 @@ class RunConfig(_Strict):
     def _students_of_an_external_teacher(self) -> "RunConfig":
         check_external_students(self.students, self.teacher.external, self.data.task)
         return self
+
+    @field_validator("exam")
+    @classmethod
+    def _no_fidelity_pairs(cls, v: ExamConfig, info: Any) -> ExamConfig:
+        data = info.data.get("data")
+        if data is not None and data.task == "sentence_pair" and v.fidelity.path:
+            raise ValueError("fidelity.path: unlabeled text for sentence pairs is not supported")
+        return v
 
     @field_validator("students")
     @classmethod
@@ -696,6 +718,9 @@ def check_inputs_exist(config: RunConfig) -> None:
         source = config.data_source(unlabeled.path)
         if not source.startswith("hf:") and not Path(source).is_file():
             missing.append(f"  transfer.unlabeled.{i}.path: file not found: {source}")
+    fidelity = config.exam.fidelity.path
+    if fidelity and not fidelity.startswith("hf:") and not Path(config.data_file(fidelity)).is_file():
+        missing.append(f"  exam.fidelity.path: file not found: {config.data_file(fidelity)}")
     augment = config.transfer.augment
     if augment is not None and augment.pos_lexicon and not Path(config.data_file(augment.pos_lexicon)).is_file():
         missing.append(f"  transfer.augment.pos_lexicon: file not found: {config.data_file(augment.pos_lexicon)}")

@@ -222,7 +222,9 @@ def transfer_stage(run: Run, force: bool = False) -> dict:
     from taskdistil.transfer.build import build_transfer_set
 
     c = run.config
-    key_inputs = {"transfer": c.transfer.model_dump(mode="json"), "train": run.data_fingerprint("train"),
+    # heldout only changes a set with unlabeled sources: the others keep their keys (and annotations)
+    transfer = c.transfer.model_dump(mode="json", exclude=None if c.transfer.unlabeled else {"heldout"})
+    key_inputs = {"transfer": transfer, "train": run.data_fingerprint("train"),
                   "data": run.data_reading()}
     if not c.transfer.is_default():
         key_inputs["seed"] = c.seed
@@ -419,6 +421,7 @@ PARITY_TEXTS = 512
 def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> dict:
     """Measure (keyed: skipped when nothing changed), then write the report under the budgets."""
     from taskdistil.exam import run_exam
+    from taskdistil.exam.fidelity import fidelity_key
     from taskdistil.exam.report import finalize_report
 
     c = run.config
@@ -428,7 +431,7 @@ def exam_stage(run: Run, force: bool = False, budgets: dict | None = None) -> di
     exports = {n: run.completed_key(run.export_stage_dir(n)) for n in names}
     key_inputs = {"exam": c.exam.measurement(), "exports": exports,
                   "groups": [student_settings(s, exclude=("name",)) for s in c.students],
-                  "test": run.data_fingerprint("test"), "data": run.data_reading()}
+                  "test": run.data_fingerprint("test"), "data": run.data_reading(), "fidelity": fidelity_key(run)}
     if c.teacher.external:
         key_inputs["external_teacher"] = {"teacher": _teacher_fingerprint(run), "latency_ms": c.teacher.latency_ms}
     manifest = run.stage("exam", run.exam_dir, key_inputs, lambda d: run_exam(run, d), force)

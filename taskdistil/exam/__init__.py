@@ -3,6 +3,9 @@
 Each model is examined from its exported directory (PyTorch, ONNX fp32, ONNX int8), with
 a BERT-base-sized reference encoder timed on the same inputs. All timings come from one
 process, interleaved, so the ratios between models are what the report leads with.
+Quality is scored as ``taskdistil.exam.scoring`` says (fp32 in length-bucketed batches, int8 alone and batched)
+and judged against no-skill baselines with 95% intervals (``baselines``, ``verdict``, ``bootstrap``); fidelity to
+the teacher is measured on unlabeled texts (``fidelity``).
 """
 
 from __future__ import annotations
@@ -14,13 +17,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from taskdistil.artifact import ONNX_FILES, load
+from taskdistil.exam.baselines import (
+    MAJORITY_NAME,
+    NO_TEACHER,
+    majority_class,
+    majority_logits,
+    trained_without_teacher,
+)
+from taskdistil.exam.bootstrap import SEED as BOOTSTRAP_SEED
+from taskdistil.exam.fidelity import NO_SET, load_fidelity_set
 from taskdistil.exam.gpu import device_rows
 from taskdistil.exam.memory import measure_peak_rss
 from taskdistil.exam.reference import build_reference
+from taskdistil.exam.scoring import how_scored, score
 from taskdistil.exam.speed import Timed, measure_speed
+from taskdistil.exam.verdict import add_fidelity, add_verdicts
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json, sha256_json, write_json
@@ -30,7 +45,7 @@ if TYPE_CHECKING:
     from taskdistil.pipeline import Run
 
 REFERENCE_NAME = "bert-base-reference"
-QUALITY_BATCHED = 64  # the batch size of int8's second quality pass
+PREDICTIONS = "predictions.json"  # every scored row's predicted label ids (test set, fidelity set)
 
 
 def _log(message: str) -> None:
@@ -82,30 +97,45 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
     texts = data.inputs("test")
     gold = data.gold("test")
     labels = data.labels.labels
+    # baselines, intervals and fidelity: per-example classes (classification); word-level kinds are scored only
+    judged = isinstance(gold, np.ndarray)
+    majority = majority_class(data.gold("train"), len(labels)) if judged else None
+    fidelity = load_fidelity_set(run) if judged else None
+    no_teacher = {s.name for s in config.students if trained_without_teacher(s)}
     rows, timed, primary = [], [], None
+    predictions: dict[str, np.ndarray] = {}
+    fidelity_predictions: dict[str, np.ndarray] = {}
     torch.set_num_threads(max(ex.threads))  # the quality pass uses every core the exam may use
+    scoring_seconds = 0.0
     for name, role, model_dir in _examinees(run, exam_dir):
         torch_predictor = load(model_dir)
         parameters, without_embeddings = count_parameters(torch_predictor.model)
         export_meta = read_json(model_dir / EXPORT_META) if (model_dir / EXPORT_META).is_file() else {}
         for runtime in (ex.runtimes if role != "reference" else ["torch"]):
-            _log(f"{name} ({runtime}): " + (f"quality on {len(texts)} test examples" if role != "reference"
-                                             else f"encoding {len(texts)} test examples"))
             predictor = torch_predictor if runtime == "torch" else load(model_dir, runtime, threads=max(ex.threads))
             encoded = predictor.encode(texts)
-            metrics = batched = None
-            if role != "reference":
-                outputs = predictor.outputs(encoded, ex.quality_batch_size, labels)
-                evaluation = kind.evaluate(outputs, gold, data.labels)
-                metrics, primary = evaluation.metrics, evaluation.primary
-                if runtime == "onnx-int8" and ex.quality_batch_size != QUALITY_BATCHED:
-                    # dynamic int8 quantizes activations with one scale per batch tensor, so a prediction
-                    # depends on its batch mates: score the batched setting too
-                    outputs = predictor.outputs(encoded, QUALITY_BATCHED, labels)
-                    batched = kind.evaluate(outputs, gold, data.labels).metrics
             label = f"{name} ({runtime})"
+            metrics = batched = scored = None
+            if role != "reference":
+                _log(f"{label}: quality on {len(texts)} test examples ({how_scored(runtime, ex.quality_batch_size)})"
+                     + (f", fidelity on {len(fidelity.texts)} texts" if fidelity else ""))
+                t_score = time.perf_counter()
+                scores = score(predictor, runtime, encoded, ex.quality_batch_size, labels)
+                evaluation = kind.evaluate(scores.logits, gold, data.labels)
+                metrics, primary, scored = evaluation.metrics, evaluation.primary, scores.scored
+                if scores.logits_batched is not None:
+                    batched = kind.evaluate(scores.logits_batched, gold, data.labels).metrics
+                if judged:
+                    predictions[label] = scores.predictions
+                if fidelity:
+                    fidelity_predictions[label] = score(predictor, runtime, predictor.encode(fidelity.texts),
+                                                        ex.quality_batch_size, labels).predictions
+                scoring_seconds += time.perf_counter() - t_score
+            else:
+                _log(f"{label}: encoding {len(texts)} test examples")
             rows.append({"name": name, "role": role, "kind": predictor.kind, "runtime": runtime, "label": label,
-                         "path": str(model_dir), "metrics": metrics, "metrics_batched": batched,
+                         "path": str(model_dir), "metrics": metrics, "metrics_batched": batched, "scored": scored,
+                         "baseline": NO_TEACHER if name in no_teacher else None,
                          "parameters": parameters,
                          "parameters_without_embeddings": without_embeddings,
                          "disk_bytes": runtime_size_bytes(model_dir, runtime),
@@ -115,23 +145,31 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                                ex.reference_batch_sizes if role == "reference" else None))
         del torch_predictor
 
-    _log(f"timing {len(timed)} model variants at batch sizes {ex.batch_sizes}, threads {ex.threads}")
-    speed = measure_speed(timed, ex.batch_sizes, ex.threads, ex.warmup, ex.max_batches, ex.max_seconds, _log)
-    for row in rows:
-        row["latency"] = speed[row["label"]]
-    for row in rows:
-        row["memory"] = None
-    if ex.memory:  # one fresh single-threaded process per row, as many at once as there are cores
-        _log(f"peak memory of a fresh process for each of {len(rows)} model variants")
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            jobs = {pool.submit(measure_peak_rss, Path(row["path"]), row["runtime"], texts[:ex.memory_batch_size]):
-                    row for row in rows}
-            for job, row in jobs.items():
-                row["memory"] = job.result()
-    if config.teacher.external:
+    if config.teacher.external:  # no runtime: its row (and test predictions) come from its outputs
         from taskdistil.exam.external import external_teacher_row
 
-        rows.insert(0, external_teacher_row(run, exam_dir, data, ex.threads, _log))
+        external_row, external_predictions = external_teacher_row(run, exam_dir, data, ex.threads, _log)
+        rows.insert(0, external_row)
+        if judged and external_predictions is not None:
+            predictions[external_row["label"]] = external_predictions
+    t_verdict = time.perf_counter()
+    if judged:
+        add_verdicts(rows, predictions, gold, majority, ex.resamples, BOOTSTRAP_SEED)
+        add_fidelity(rows, fidelity_predictions, ex.resamples, BOOTSTRAP_SEED)
+    _log(f"scored in {scoring_seconds:.1f} s; intervals in {time.perf_counter() - t_verdict:.1f} s")
+    _log(f"timing {len(timed)} model variants at batch sizes {ex.batch_sizes}, threads {ex.threads}")
+    speed = measure_speed(timed, ex.batch_sizes, ex.threads, ex.warmup, ex.max_batches, ex.max_seconds, _log)
+    measured = [row for row in rows if row["label"] in speed]  # not an external teacher's row
+    for row in measured:
+        row["latency"] = speed[row["label"]]
+        row["memory"] = None
+    if ex.memory:  # one fresh single-threaded process per row, as many at once as there are cores
+        _log(f"peak memory of a fresh process for each of {len(measured)} model variants")
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            jobs = {pool.submit(measure_peak_rss, Path(row["path"]), row["runtime"], texts[:ex.memory_batch_size]):
+                    row for row in measured}
+            for job, row in jobs.items():
+                row["memory"] = job.result()
     _add_quality(rows, primary, _quality_groups(run), ex.int8_max_drop)
     _add_ratios(rows)
     report = {"run": config.name, "task": config.data.task, "primary_metric": primary,
@@ -140,10 +178,26 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                          "max_batches": ex.max_batches, "max_seconds": ex.max_seconds,
                          "reference_batch_sizes": ex.reference_batch_sizes, "quality_batch_size": ex.quality_batch_size,
                          "inputs": "test texts in file order (wrapping around), padded per batch, pre-tokenized"},
-              "models": rows, "exam_seconds": round(time.perf_counter() - t0, 1)}
+              "models": rows, "scoring_seconds": round(scoring_seconds, 1),
+              "exam_seconds": round(time.perf_counter() - t0, 1)}
+    if judged:
+        majority_metrics = kind.evaluate(majority_logits(majority, len(gold), len(labels)), gold, data.labels)
+        report.update(
+            baselines={"majority": {"name": MAJORITY_NAME, "label": labels[majority],
+                                    "metrics": majority_metrics.metrics,
+                                    "from": "the most frequent label of the training split"},
+                       "no_teacher": sorted(no_teacher)},
+            intervals={"method": "paired bootstrap over the test examples (percentile 95% interval)",
+                       "metric": "accuracy", "resamples": ex.resamples, "seed": BOOTSTRAP_SEED},
+            fidelity=({"source": fidelity.source, "examples": len(fidelity.texts), "available": fidelity.available,
+                       "reference": "the PyTorch teacher's predictions"} if fidelity else {"note": NO_SET}))
     if set(ex.devices) != {"cpu"}:  # accelerator rows (exam.devices), taskdistil.exam.gpu
         report["device_rows"] = device_rows(run, ex, texts, _log)
     write_json(exam_dir / "measurements.json", report)
+    if judged:
+        write_json(exam_dir / PREDICTIONS, {"labels": labels, "gold": gold.tolist(),
+                                            "test": {k: v.tolist() for k, v in predictions.items()},
+                                            "fidelity": {k: v.tolist() for k, v in fidelity_predictions.items()}})
     return {"measurements": str(exam_dir / "measurements.json"), "exam_seconds": report["exam_seconds"],
             "models": {r["label"]: r["metrics"] for r in rows}}
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from taskdistil.io import read_json
 from taskdistil.tasks import classification_metrics
 
 RUNTIME = "external"
 
 
-def external_teacher_row(run, exam_dir: Path, data, threads: list[int], log) -> dict:
-    """The teacher's row of ``run`` (a ``pipeline.Run``) on the test split of ``data``; ``log`` takes progress lines."""
+def external_teacher_row(run, exam_dir: Path, data, threads: list[int], log) -> tuple[dict, np.ndarray | None]:
+    """(The teacher's row of ``run`` (a ``pipeline.Run``) on the test split of ``data``, its predicted class per
+    test example in the split's label order, or None without test outputs); ``log`` takes progress lines."""
     from taskdistil.teacher.external import teacher_test_outputs
 
     config = run.config
@@ -26,16 +29,18 @@ def external_teacher_row(run, exam_dir: Path, data, threads: list[int], log) -> 
     outputs, how = teacher_test_outputs(config, labels, data.test.texts, exam_dir / "external-teacher",
                                         data.test.where)
     log(f"teacher (external): {how}")
-    metrics = None
+    metrics = predictions = None
     if outputs is not None:
         order = [labels.index(label) for label in data.labels.labels]
         metrics = classification_metrics(outputs[:, order], data.label_ids("test")).metrics
+        predictions = np.asarray(outputs[:, order]).argmax(-1)
     latency = {}
     if config.teacher.latency_ms is not None:
         ms = config.teacher.latency_ms
         latency = {str(t): {"1": {"batch_size": 1, "threads": t, "p50_ms": ms, "p95_ms": ms, "given": True}}
                    for t in threads}
-    return {"name": "teacher", "role": "teacher", "kind": "external", "runtime": RUNTIME,
+    return {"name": "teacher", "role": "teacher", "kind": "external", "runtime": RUNTIME, "scored": "its outputs",
+            "baseline": None,
             "label": f"teacher ({RUNTIME})", "path": meta["origin"], "metrics": metrics, "metrics_batched": None,
             "parameters": None, "parameters_without_embeddings": None, "disk_bytes": None,
-            "parity_max_abs_diff": None, "latency": latency, "memory": None}
+            "parity_max_abs_diff": None, "latency": latency, "memory": None}, predictions

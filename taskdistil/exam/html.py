@@ -8,6 +8,7 @@ from pathlib import Path
 
 from taskdistil.exam.plots import quality_latency_plot, size_memory_plot
 from taskdistil.exam.recommend import describe_budgets, recommend
+from taskdistil.exam.verdict import format_interval, verdict_lines
 from taskdistil.io import atomic_write_text
 
 DASH = "&mdash;"
@@ -24,7 +25,7 @@ th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-spac
 th { background: #f3f3f3; white-space: normal; min-width: 48px; max-width: 110px; vertical-align: bottom; }
 td.text { text-align: left; } .wide { overflow-x: auto; max-width: 100%; }
 tr.teacher td { background: #f1f5fb; } tr.reference td { background: #f6f6f6; color: #555; }
-tr.chosen td { background: #e3f4e3; font-weight: 600; }
+tr.chosen td { background: #e3f4e3; font-weight: 600; } tr.baseline td { background: #fdf6e3; color: #555; }
 """
 # Sets <body data-plots="N">: the number of images that decoded (a headless --dump-dom shows it).
 SCRIPT = """
@@ -86,6 +87,7 @@ def _method(report: dict) -> str:
             "p50/p95 are per-batch wall times; throughput is examples per second; "
             "speed-up = other model's ms / this model's ms at batch 1 (same run).")
     parts.append("Retention = primary metric / the PyTorch teacher's.")
+    parts += verdict_lines(report)
     return escape(" ".join(parts))
 
 
@@ -106,21 +108,35 @@ def _recommendation(rec: dict) -> str:
 def _table(report: dict, chosen: int | None) -> str:
     metric, threads = report.get("primary_metric", "metric"), _threads(report)
     main, throughput = _sizes(report, threads)
-    head = ["model", "role", "runtime", f"{metric} %", "quality mean ± std (seeds)", "retention", "params",
-            "params w/o emb.", "disk MB", "peak RSS MB", f"bs1 p50 ms ({main}t)", f"bs1 p95 ms ({main}t)"]
+    verdict = bool(report.get("intervals"))
+    head = ["model", "role", "runtime", f"{metric} %", "quality mean ± std (seeds)", "retention"]
+    head += ["vs majority pts [95% CI]", "vs teacher pts [95% CI]", "fidelity % [95% CI]", "scored"] if verdict else []
+    head += ["params", "params w/o emb.", "disk MB", "peak RSS MB", f"bs1 p50 ms ({main}t)", f"bs1 p95 ms ({main}t)"]
     head += [f"bs{b} /s ({t}t)" for t in threads for b in throughput]
     head += [f"× vs teacher ({main}t bs1)", "× vs teacher's fastest", "× vs reference"]
     out = ['<div class="wide"><table id="models">',
            "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
+    if verdict:
+        majority = report["baselines"]["majority"]
+        cells = [f'<td class="text">{escape(majority["name"])} ({escape(majority["label"])})</td>',
+                 '<td class="text">baseline</td>', f"<td>{DASH}</td>",
+                 f"<td>{_fmt(majority['metrics'].get(metric), '.2f', 100)}</td>"]
+        out.append('<tr class="baseline">' + "".join(cells) + f"<td>{DASH}</td>" * (len(head) - len(cells)) + "</tr>")
     for i, m in enumerate(report.get("models", [])):
         quality = m.get("quality") or {}
         value = _get(m, "metrics", metric)
         mean_std = DASH if quality.get("mean") is None else escape(
             f"{100 * quality['mean']:.2f} ± {100 * (quality.get('std') or 0):.2f} ({quality.get('seeds', '?')})")
         peak = _get(m, "memory", "peak_rss_bytes")
-        cells = [f'<td class="text">{escape(str(m.get(k, "")))}</td>' for k in ("label", "role", "runtime")]
-        cells += [_fmt(value, ".2f", 100), mean_std, _fmt(m.get("retention"), ".1f", 100, "%"),
-                  _fmt(m.get("parameters"), ",.0f"), _fmt(m.get("parameters_without_embeddings"), ",.0f"),
+        role = m.get("role", "") + (" (no teacher)" if m.get("baseline") == "no-teacher" else "")
+        cells = [f'<td class="text">{escape(str(v))}</td>' for v in (m.get("label", ""), role, m.get("runtime", ""))]
+        cells += [_fmt(value, ".2f", 100), mean_std, _fmt(m.get("retention"), ".1f", 100, "%")]
+        if verdict:
+            cells += [escape(format_interval(m.get(key), field, signed)).replace("–", DASH) for key, field, signed in
+                      (("vs_majority", "difference", True), ("vs_teacher", "difference", True),
+                       ("fidelity", "agreement", False))]
+            cells.append(f'<td class="text">{escape(m.get("scored") or "")}</td>')
+        cells += [_fmt(m.get("parameters"), ",.0f"), _fmt(m.get("parameters_without_embeddings"), ",.0f"),
                   _fmt(m.get("disk_bytes"), ".1f", 1e-6), _fmt(peak, ".0f", 1e-6),
                   _fmt(_get(m, "latency", main, "1", "p50_ms"), ".3f"),
                   _fmt(_get(m, "latency", main, "1", "p95_ms"), ".3f")]

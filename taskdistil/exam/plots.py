@@ -67,6 +67,9 @@ def quality_latency_plot(report: dict) -> bytes:
     teacher = _teacher_quality(report)
     if teacher is not None:
         ax.axhline(100 * teacher, color="#4c72b0", linestyle="--", linewidth=1, label="teacher quality")
+    majority = ((report.get("baselines") or {}).get("majority") or {}).get("metrics", {}).get(metric)
+    if majority is not None:
+        ax.axhline(100 * majority, color="#8c8c8c", linestyle=":", linewidth=1.2, label="majority class")
     chosen = (report.get("recommendation") or {}).get("row")
     match = [(x, y) for i, x, y in rows if i == chosen]
     if match:

@@ -93,12 +93,38 @@ def describe_budgets(budgets: dict) -> str:
     return ", ".join(parts)
 
 
+def _points(ci95: list[float]) -> str:
+    return f"[{100 * ci95[0]:+.2f}, {100 * ci95[1]:+.2f}] points"
+
+
+def majority_check(report: dict, row: dict) -> str | None:
+    """None when the row's accuracy is above the majority class's (its 95% interval above 0), else why not;
+    None too for reports without intervals."""
+    verdict, majority = row.get("vs_majority"), (report.get("baselines") or {}).get("majority")
+    if not verdict or not majority or verdict.get("better"):
+        return None
+    return (f"{verdict['verdict']} ({100 * ((row.get('metrics') or {}).get('accuracy') or 0):.2f}% vs "
+            f"{100 * majority['metrics']['accuracy']:.2f}% always answering {majority['label']!r}; 95% interval "
+            f"of the difference {_points(verdict['ci95'])})")
+
+
+def teacher_note(row: dict) -> str:
+    """E.g. "not distinguishable from the teacher (95% interval of the difference [-1.20, +0.40] points)"."""
+    verdict = row.get("vs_teacher")
+    if not verdict:
+        return ""
+    return f"{verdict['verdict']} (95% interval of the accuracy difference {_points(verdict['ci95'])})"
+
+
 def _figures(report: dict, row: dict) -> str:
     metric = report.get("primary_metric", "metric")
     value, kept, ms, mb = primary_value(report, row), row.get("retention"), batch1_p50_ms(row), size_mb(row)
     parts = [f"{metric} {100 * value:.2f}%" if value is not None else f"{metric} not measured"]
     if kept is not None:
-        parts[0] += f" ({100 * kept:.1f}% of the teacher)"
+        parts[0] += f" ({100 * kept:.1f}% of the teacher{'; ' + teacher_note(row) if row.get('vs_teacher') else ''})"
+    if row.get("vs_majority"):
+        parts.append(f"{100 * row['vs_majority']['difference']:+.2f} points over the majority class (95% interval "
+                     f"{_points(row['vs_majority']['ci95'])})")
     if ms is not None:
         threads = thread_key(row)
         parts.append(f"median {ms:.2f} ms at batch 1 on {threads} thread{'' if threads == '1' else 's'}")
@@ -145,10 +171,18 @@ def recommend(report: dict, max_latency_ms: float | None = None, max_size_mb: fl
     for i in students:
         if not failures[i] and primary_value(report, models[i]) is None:
             result["rejected"][models[i]["label"]] = f"no {report.get('primary_metric')} measured"
+    no_skill = {i: why for i in passing if (why := majority_check(report, models[i]))}
+    for i, why in no_skill.items():
+        result["rejected"][models[i]["label"]] = why
+    passing = [i for i in passing if i not in no_skill]
+    result["candidates"] = [models[i]["label"] for i in passing]
 
     given = describe_budgets(budgets)
     if not students:
         result["reason"] = "The report has no student models, so there is nothing to recommend."
+        return result
+    if not passing and no_skill:
+        result["reason"] = _no_skill_reason(report, len(no_skill), len(students))
         return result
     if not passing and not given:
         result["reason"] = f"No budgets were given, but no student has a measured {report.get('primary_metric')}."
@@ -174,5 +208,21 @@ def recommend(report: dict, max_latency_ms: float | None = None, max_size_mb: fl
                   f"({len(passing)} of {len(students)} students meet the budgets).")
     else:
         reason = f"No budgets were given, so {label} is chosen as the best-quality student: {figures}."
+    if no_skill:
+        reason += f" {len(no_skill)} student variant(s) are not better than the majority class and were not considered."
     result.update(chosen=label, row=chosen, reason=reason)
     return result
+
+
+def _no_skill_reason(report: dict, no_skill: int, students: int) -> str:
+    """Why nothing is recommended when the students that meet the budgets show no skill."""
+    majority = report["baselines"]["majority"]
+    teacher = next((m for m in report["models"] if m.get("role") == "teacher" and m.get("runtime") == "torch"), None)
+    reason = (f"No student is recommended: {no_skill} of {students} student variants meet the budgets but none is "
+              f"significantly better than the majority class (always answering {majority['label']!r}: "
+              f"{100 * majority['metrics']['accuracy']:.2f}% accuracy on the test set).")
+    why = majority_check(report, teacher) if teacher else None
+    if why:
+        reason += (f" The teacher is {why}: it shows no skill on this test set to distil, so check the labels, the "
+                   "data and the teacher's training before distilling.")
+    return reason

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from taskdistil.exam.gpu import device_lines
 from taskdistil.exam.recommend import recommend
+from taskdistil.exam.verdict import format_interval, verdict_lines
 from taskdistil.io import atomic_write_text, read_json, write_json
 
 if TYPE_CHECKING:
@@ -43,6 +44,17 @@ def _quality(row: dict) -> str:
     return f"{100 * q['mean']:.2f}"
 
 
+def _scored_lines(report: dict) -> list[str]:
+    ways = {}
+    for m in report["models"]:
+        if m.get("scored"):
+            ways.setdefault(m["scored"], []).append(m["label"])
+    if not ways:
+        return []
+    return ["Quality scored: " + "; ".join(f"{how}: {', '.join(labels)}" for how, labels in ways.items())
+            + ". fp32 predictions do not depend on the batch (padding is masked); int8 ones do.", ""]
+
+
 def render_markdown(report: dict) -> str:
     primary, timing = report["primary_metric"], report["timing"]
     t1 = str(min(timing["threads"]))
@@ -58,16 +70,29 @@ def render_markdown(report: dict) -> str:
     rec = report.get("recommendation")
     if rec:
         lines += ["## Recommendation", "", rec["reason"], ""]
-    head = ["model", "runtime", primary, "over seeds", "retention", "params", "params w/o emb.", "disk MB",
+        if not rec.get("chosen") and rec.get("rejected"):
+            lines += [f"- {label}: {why}" for label, why in rec["rejected"].items()] + [""]
+    verdict = bool(report.get("intervals"))
+    head = ["model", "runtime", primary, "over seeds", "retention"]
+    head += ["vs majority pts [95% CI]", "vs teacher pts [95% CI]", "fidelity % [95% CI]"] if verdict else []
+    head += ["params", "params w/o emb.", "disk MB",
             "peak RSS MB", f"bs1 p50 ms (t{t1})", f"bs1 p95 ms (t{t1})"]
     head += [f"bs{b} ex/s (t{t})" for b in big for t in sorted({t1, t_all}, key=int)]
     head += [f"vs teacher bs1 (t{t1})", f"vs teacher's fastest bs1 (t{t1})", f"vs BERT-base bs1 (t{t1})"]
     lines += ["## Models", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    if verdict:
+        majority = report["baselines"]["majority"]
+        lines.append("| " + " | ".join([f"{majority['name']} (`{majority['label']}`)", "–",
+                                         _pct(majority["metrics"].get(primary))] + ["–"] * (len(head) - 3)) + " |")
     for m in report["models"]:
         lat1 = m["latency"].get(t1, {}).get("1", {})
-        row = [m["name"], m["runtime"], _pct((m["metrics"] or {}).get(primary)), _quality(m),
-               _pct(m.get("retention"), 1) + ("%" if m.get("retention") is not None else ""),
-               _count(m["parameters"]), _count(m["parameters_without_embeddings"]), _mb(m.get("disk_bytes")),
+        name = m["name"] + (" (no teacher)" if m.get("baseline") == "no-teacher" else "")
+        row = [name, m["runtime"], _pct((m["metrics"] or {}).get(primary)), _quality(m),
+               _pct(m.get("retention"), 1) + ("%" if m.get("retention") is not None else "")]
+        if verdict:
+            row += [format_interval(m.get("vs_majority")), format_interval(m.get("vs_teacher")),
+                    format_interval(m.get("fidelity"), "agreement", signed=False)]
+        row += [_count(m["parameters"]), _count(m["parameters_without_embeddings"]), _mb(m.get("disk_bytes")),
                _mb((m.get("memory") or {}).get("peak_rss_bytes")),
                f"{lat1['p50_ms']:.2f}" if lat1 else "–", f"{lat1['p95_ms']:.2f}" if lat1 else "–"]
         for b in big:
@@ -81,6 +106,7 @@ def render_markdown(report: dict) -> str:
     if counts:
         lines += ["", f"Timed batches per point: {counts[0]} to {counts[-1]} (median {counts[len(counts) // 2]}); "
                   "every point's count is in report.json."]
+    lines += [""] + [line for text in verdict_lines(report) for line in (text, "")] + _scored_lines(report)
     flagged = [m["label"] for m in report["models"] if m.get("int8_flag")]
     lines += ["", "Peak RSS: a fresh process that loads the model and predicts one batch of "
               f"{_batch(report)} test texts, as deployed: PyTorch rows import torch (the teacher also "
@@ -105,14 +131,17 @@ def _parity_lines(report: dict) -> list[str]:
     rows = [m for m in report["models"] if m.get("parity_max_abs_diff") is not None]
     if not rows:
         return []
+    batched = report["timing"].get("quality_batch_size", 1)
+    old = "intervals" not in report  # before fp32 was batched: int8 scored at the quality batch size and at 64
     lines = ["## ONNX parity", "", "| model | runtime | max abs logit diff vs PyTorch | int8 quality drop "
-             f"(batch {report['timing'].get('quality_batch_size', 1)} / batch 64) |", "|---|---|---|---|"]
+             f"(batch {batched if old else 1} / batch {64 if old else batched}) |", "|---|---|---|---|"]
     for m in rows:
         drops = [m.get("int8_drop"), m.get("int8_drop_batched")]
         shown = " / ".join("–" if d is None else f"{100 * d:+.2f} pts" for d in drops)
         lines.append(f"| {m['name']} | {m['runtime']} | {m['parity_max_abs_diff']:.2e} | {shown} |")
     return lines + ["", "Dynamic int8 quantizes activations with one scale per batch tensor: a prediction depends "
-                    "on the other texts in its batch, so int8 quality is scored alone and in batches of 64.", ""]
+                    "on the other texts in its batch, so int8 quality is scored alone and in batches of "
+                    f"{64 if old else batched}.", ""]
 
 
 def _stage_seconds(run: "Run", report: dict) -> dict:

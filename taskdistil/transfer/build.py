@@ -8,6 +8,11 @@ run's seed, written in source order). ``summary.json`` beside the set counts eve
 and holds a length histogram (words) per origin. A sentence pair is one example (its row's ``text`` is the list
 ``[a, b]``; its words are both texts' words), a duplicate only if both texts match. A sentence of a word-level
 task (token tagging) is its list of words (the row's ``words``).
+
+A share ``transfer.heldout`` of the unique unlabeled texts (chosen by a seeded hash of each text, so the choice
+does not depend on order) is set aside in ``heldout.jsonl`` before any source's sampling: never annotated, never
+trained on, and kept out of the augmentation (a duplicate of it is dropped), it is the exam's default fidelity
+set. A run without unlabeled sources writes no ``heldout.jsonl``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,16 @@ from taskdistil.data.pairs import Example, sentences
 from taskdistil.io import write_json
 from taskdistil.progress import progress
 from taskdistil.transfer.sources import SourceCounts, read_unlabeled
-from taskdistil.transfer.store import EXAMPLES, LABELED_ROWS, OFFSETS, ORIGIN_NAMES, ORIGINS, SUMMARY, TransferSet
+from taskdistil.transfer.store import (
+    EXAMPLES,
+    HELDOUT,
+    LABELED_ROWS,
+    OFFSETS,
+    ORIGIN_NAMES,
+    ORIGINS,
+    SUMMARY,
+    TransferSet,
+)
 
 LENGTH_BINS = (1, 3, 6, 11, 21, 41, 81, 161)  # histogram bin starts, in words: 1-2, 3-5, ..., 161+
 
@@ -93,6 +107,39 @@ class _Writer:
         self.tmp.replace(self.out_dir / EXAMPLES)  # last: the set exists only once its index does
 
 
+class _Heldout:
+    """Sets aside the unlabeled texts whose seeded hash falls under ``share``, written to ``heldout.jsonl``."""
+
+    def __init__(self, out_dir: Path, share: float, seed: int):
+        self.path = out_dir / HELDOUT
+        self.tmp = out_dir / f".{HELDOUT}.tmp"
+        self.fh = self.tmp.open("w", encoding="utf-8")
+        self.threshold = int(share * 2 ** 64)
+        self.salt = f"{seed}\x1f".encode()
+        self.count = 0
+
+    def held_out(self, text: Example) -> bool:
+        normal = "\x1f".join(" ".join(t.split()) for t in sentences([text])).encode()
+        digest = hashlib.blake2b(self.salt + normal, digest_size=8).digest()
+        return int.from_bytes(digest, "little") < self.threshold
+
+    def others(self, items: Iterable[tuple]) -> Iterator[tuple]:
+        """The (text, where) items not held out; the held-out ones are written."""
+        for text, where in items:
+            if self.held_out(text):
+                self.fh.write(json.dumps({"text": text, "where": where}, ensure_ascii=False) + "\n")
+                self.count += 1
+            else:
+                yield text, where
+
+    def close(self, keep: bool) -> None:
+        self.fh.close()
+        if keep:
+            self.tmp.replace(self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
 def sample(items: Iterable, cap: int | None, how: str, seed: int) -> Iterator:
     """At most ``cap`` of ``items``: the first ones, or a uniform sample in input order (reservoir sampling:
     only ``cap`` items are held)."""
@@ -140,6 +187,7 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
         writer.texts_kept = []
     seen: set[int] = set()
     summary: dict = {"sources": [], "capped": False}
+    heldout = _Heldout(out_dir, transfer.heldout, config.seed) if transfer.unlabeled and transfer.heldout else None
     try:
         for i, text in enumerate(train.texts):  # labeled rows: all kept, duplicates too (each has its label)
             seen.add(text_key(text))
@@ -149,6 +197,7 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
             stream = read_unlabeled(source, config.data_source(source.path), counts)
             with progress(None, f"reading {source.path}", unit="ex") as bar:
                 unique = _unique(_counted(stream, bar), seen if transfer.dedup else set(), dropped)
+                unique = heldout.others(unique) if heldout else unique
                 for text, where in sample(unique, source.max_examples, source.sample, config.seed + number):
                     if not writer.add(text, "unlabeled", where):
                         break
@@ -160,10 +209,16 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
         if augment is not None and not writer.full():
             summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set())
         summary["capped"] = writer.full()
+        if heldout:
+            summary["heldout"] = {"file": HELDOUT, "share": transfer.heldout, "count": heldout.count}
     except BaseException:
         writer.fh.close()
         writer.tmp.unlink(missing_ok=True)
+        if heldout:
+            heldout.close(keep=False)
         raise
+    if heldout:
+        heldout.close(keep=True)
     writer.close()
     counts = TransferSet(out_dir).counts()
     histogram = {origin: {label: bins[label] for label in _bin_labels() if label in bins}
