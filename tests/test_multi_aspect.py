@@ -71,7 +71,9 @@ def _config(tmp_path, data_dir, teacher, **data) -> str:
              "train": {"epochs": 3, "batch_size": 8, "learning_rate": 1e-2, "optimizer": "adam"}},
             {"name": "cnn", "kind": "cnn", "embedding_dim": 16, "num_filters": 4, "filter_widths": [2, 3],
              "loss": {"soft": "kl", "hard_weight": 0.5},
-             "train": {"epochs": 3, "batch_size": 8, "learning_rate": 1e-2, "optimizer": "adam"}}],
+             "train": {"epochs": 3, "batch_size": 8, "learning_rate": 1e-2, "optimizer": "adam"}},
+            {"name": "tf", "kind": "transformer", "layers": 2, "loss": {"pkd_weight": 1.0},  # Patient KD path
+             "train": {"epochs": 1, "batch_size": 16}}],
         "exam": {"warmup": 1, "max_batches": 3, "max_seconds": 0.2, "threads": [1], "batch_sizes": [1, 32],
                  "reference": "none", "memory": False},
     }
@@ -145,7 +147,7 @@ def test_multi_aspect_end_to_end(tmp_path, aspect_data, tiny_teacher, capsys):
         assert 0.0 <= m["macro_f1"] <= 1.0
         assert m["accuracy"] == pytest.approx(np.mean([m[f"{a}_accuracy"] for a in CUES]))
     texts = ["mobil irit tapi mahal", "saya pakai ramah"]
-    for name in ("bilstm", "cnn", "teacher"):
+    for name in ("bilstm", "cnn", "tf", "teacher"):
         model = load(run_dir / "export" / name / "model")
         predicted = model.predict(texts)
         assert [sorted(p) for p in predicted] == [sorted(CUES)] * 2
