@@ -40,7 +40,8 @@ class TaskData(Protocol):
         """What a model reads, per example of ``split``: a text, a pair ``(a, b)``, or a sentence's words."""
 
     def gold(self, split: str) -> Any:
-        """Gold label ids of ``split``: (N,) int64 for example units; a list of (n_words,) int64 for word units."""
+        """Gold label ids of ``split``: (N,) int64 for example units; a list of (n_words,) int64 for word units;
+        (N, A) int64 for aspect units (ids within each aspect's label set)."""
 
 
 class TaskKind(Protocol):
