@@ -117,6 +117,16 @@ def test_config_errors(tmp_path, aspect_data, tiny_teacher, sst2_small):
         load_config(tiny_config(tmp_path, sst2_small, tiny_teacher, data=data))
 
 
+def test_external_teacher_refused(tmp_path, aspect_data, tiny_teacher):
+    path = _config(tmp_path, aspect_data, tiny_teacher)
+    tree = yaml.safe_load(open(path))
+    tree["teacher"] = {"outputs": str(tmp_path / "outputs.jsonl")}
+    tree["students"] = tree["students"][:1]
+    (tmp_path / "external.yaml").write_text(yaml.safe_dump(tree), encoding="utf-8")
+    with pytest.raises(ConfigError, match="task 'multi_aspect' .* not supported for external teachers"):
+        load_config(str(tmp_path / "external.yaml"))
+
+
 def test_loss_rows_are_per_aspect_slices():
     labels = AspectLabels(("a", "b"), (("n", "p"), ("neg", "neu", "pos")))
     order = ["b=pos", "a=n", "b=neg", "a=p", "b=neu"]  # a model's own column order
