@@ -172,7 +172,25 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
         return WordPredictor(forward, tokenizer.backend, meta["max_length"] if is_teacher else None,
                              meta.get("label_meta", {}), tokenizer.pad_id, meta["labels"], model, path, kind,
                              runtime, task)
+    if task_kind(task).unit == "aspect":  # a label per aspect
+        return AspectPredictor(meta.get("label_meta", {}), forward, encode, tokenizer.pad_id, meta["labels"], model,
+                               path, kind, runtime, task)
     return Predictor(forward, encode, tokenizer.pad_id, meta["labels"], model, path, kind, runtime, task)
+
+
+class AspectPredictor(Predictor):
+    """A multi-aspect model: ``predict(texts)`` returns per text ``{aspect: label}``; ``predict_proba`` per text
+    ``{aspect: {label: probability}}`` (softmax within each aspect); ``logits``: (N, sum_a N_a)."""
+
+    def __init__(self, label_meta: dict, *args):
+        super().__init__(*args)
+        self.label_meta = label_meta
+
+    def predict_proba(self, texts: Sequence[Example], batch_size: int = 256) -> list[dict]:
+        return task_kind(self.task).probabilities(self.logits(texts, batch_size), self.labels, self.label_meta)
+
+    def predict(self, texts: Sequence[Example], batch_size: int = 256) -> list[dict]:
+        return task_kind(self.task).predictions(self.logits(texts, batch_size), self.labels, self.label_meta)
 
 
 class _TeacherTokens:

@@ -162,7 +162,18 @@ def _print_tags(model, texts: list, proba: bool) -> None:
         print(json.dumps(record, ensure_ascii=False))
 
 
-_PRINTERS = {"example": _print_labels, "word": _print_tags}  # by the task kind's unit
+def _print_aspects(model, texts: list, proba: bool) -> None:
+    """One JSON line per text: its label per aspect, and with ``--proba`` each aspect's label probabilities."""
+    found = model.predict(texts)
+    probs = model.predict_proba(texts) if proba else None
+    for i, (text, labels) in enumerate(zip(texts, found)):
+        record = {"text": text, "labels": labels}
+        if probs is not None:
+            record["proba"] = {a: {k: round(v, 4) for k, v in p.items()} for a, p in probs[i].items()}
+        print(json.dumps(record, ensure_ascii=False))
+
+
+_PRINTERS = {"example": _print_labels, "word": _print_tags, "aspect": _print_aspects}  # by the task kind's unit
 
 
 def _pair(text: str, number: int) -> tuple[str, str]:

@@ -21,10 +21,12 @@ class DataConfig(_Strict):
     (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
     Task ``sentence_pair`` reads each example's second text from ``text_b_column``. Task ``token_tagging`` reads
     sentences of words with one tag each (``taskdistil.tasks.tagging``): ``token_column``, ``tag_column``,
-    ``scheme``, ``lang_prefix`` and ``window_overlap`` are its settings.
+    ``scheme``, ``lang_prefix`` and ``window_overlap`` are its settings. Task ``multi_aspect`` reads one text
+    (``text_column``) and one label per aspect column (``aspect_columns``, default every other column;
+    ``taskdistil.tasks.multi_aspect``).
     """
 
-    task: Literal["single_sentence", "sentence_pair", "token_tagging"] = "single_sentence"
+    task: Literal["single_sentence", "sentence_pair", "token_tagging", "multi_aspect"] = "single_sentence"
     dir: str | None = None
     train: str
     dev: str
@@ -51,6 +53,10 @@ class DataConfig(_Strict):
     window_overlap: int = Field(8, ge=0, description="token_tagging: words shared by neighbouring windows of a "
                                 "sentence longer than the teacher's max_length")
 
+    aspect_columns: list[str] | None = Field(None, min_length=1, description="multi_aspect: the aspect columns "
+                                             "(each holding one label of its own label set); default: every "
+                                             "column except text_column")
+
     @model_validator(mode="after")
     def _tagging_settings(self) -> "DataConfig":
         tagging = self.task == "token_tagging"
@@ -60,6 +66,12 @@ class DataConfig(_Strict):
             raise ValueError(f"{changed[0]} is a setting of task 'token_tagging' (this task is {self.task!r})")
         if self.format == "tsv" and tagging:
             raise ValueError("format: task 'token_tagging' reads conll, csv or jsonl (a token per line is conll)")
+        if self.aspect_columns is not None and self.task != "multi_aspect":
+            raise ValueError(f"aspect_columns is a setting of task 'multi_aspect' (this task is {self.task!r})")
+        if self.task == "multi_aspect" and not self.header:
+            raise ValueError("header: task 'multi_aspect' reads files whose first row names the columns")
+        if self.task == "multi_aspect" and self.aspect_columns and self.text_column in self.aspect_columns:
+            raise ValueError(f"aspect_columns: {self.text_column!r} is the text column")
         if self.format == "conll" and not tagging:
             raise ValueError("format 'conll' is a format of task 'token_tagging'")
         return self

@@ -104,7 +104,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
                 if patient is None:
                     return loss(unit.rows(forward(idx).logits, idx), unit.teacher(idx), unit.gold(idx))
                 out, term = patient(*inputs(idx), placement.to(patient.targets(idx)))
-                return loss(out.logits, unit.teacher(idx), unit.gold(idx)) + term
+                return loss(unit.rows(out.logits, idx), unit.teacher(idx), unit.gold(idx)) + term
 
             # a Patient KD loss with parameters (an hf student's projection) trains beside the student
             return (patient if patient is not None and patient.has_parameters else model), logits_loss, evaluate, hook

@@ -8,6 +8,10 @@ objectives over any of them).
   word (``taskdistil.tasks.words``): (words in the batch, C), against the teacher's word logits and gold tags; the
   losses are the classification ones over these rows (every word one row: padding and non-first sub-tokens
   masked out by never being gathered).
+- ``AspectTargets``: one row per aspect of a transfer example (multi-aspect classification): the student's
+  (B, sum_a N_a) logits read as B*A rows of each aspect's slice (``taskdistil.teacher.aspects.aspect_rows``,
+  padded to the widest label set), against the teacher's rows and the gold label of each aspect; the losses are the
+  classification ones over these rows, L = (1/A) sum_a loss_a (``taskdistil.tasks.multi_aspect``).
 
 Logit columns follow the teacher's label order (an adopted checkpoint may have its own); evaluation reorders them
 to the task's.
@@ -23,6 +27,7 @@ from taskdistil.evaluation import Evaluation
 from taskdistil.inference import batched_logits
 from taskdistil.students.tokenizer import WordPieceTokenizer
 from taskdistil.tasks.words import encode_words
+from taskdistil.teacher.aspects import aspect_rows
 from taskdistil.train.batching import example_length, pad_ids
 from taskdistil.word_inference import word_logits
 
@@ -98,4 +103,33 @@ class WordTargets:
         return self.kind.evaluate([o[:, self.to_teacher] for o in outputs], self.dev_gold, self.data.labels)
 
 
-TARGETS = {"example": ExampleTargets, "word": WordTargets}  # by the task kind's unit
+class AspectTargets(ExampleTargets):
+    def __init__(self, kind, data, teacher_labels, transfer, texts, tokenizer, store, too_long: str, placement):
+        self.kind, self.data, self.tokenizer, self.store, self.placement = kind, data, tokenizer, store, placement
+        self.train_ids = tokenizer.encode(texts, transfer.too_long(too_long), transfer.where)
+        self.dev_ids = tokenizer.encode(data.dev.texts, too_long, data.dev.where)
+        self.row_index = placement.to(torch.as_tensor(data.labels.row_index(teacher_labels)))  # teacher's columns
+        self.to_task = [teacher_labels.index(name) for name in data.labels.labels]
+        train_gold = data.gold("train")  # (N, A)
+        labeled = np.asarray(transfer.labeled_rows)
+        gold = np.where((labeled >= 0)[:, None], train_gold[np.maximum(labeled, 0)], -1)
+        self.gold_rows = placement.to(torch.as_tensor(gold))  # (N_transfer, A), -1: not labeled
+        self.dev_gold = data.gold("dev")
+        self.lengths = [example_length(s) for s in self.train_ids]
+
+    def rows(self, logits: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+        return aspect_rows(logits, self.row_index)  # (B*A, K)
+
+    def teacher(self, idx: np.ndarray) -> torch.Tensor:
+        return aspect_rows(super().teacher(idx), self.row_index)
+
+    def gold(self, idx: np.ndarray) -> torch.Tensor:
+        return self.gold_rows[idx].reshape(-1)
+
+    def evaluate(self, model) -> Evaluation:
+        logits = batched_logits(lambda ids, mask: model(ids, mask).logits, self.dev_ids, self.tokenizer.pad_id, 512,
+                                placement=self.placement)
+        return self.kind.evaluate(logits[:, self.to_task], self.dev_gold, self.data.labels)
+
+
+TARGETS = {"example": ExampleTargets, "word": WordTargets, "aspect": AspectTargets}  # by the task kind's unit

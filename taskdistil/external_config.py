@@ -30,9 +30,10 @@ def check_external_teacher(teacher: Any) -> None:
 def check_external_students(students: list, external: bool, task: str) -> None:
     """ValueError naming the student that needs a teacher model (its layers or states) an external teacher lacks,
     or for a task whose outputs are per word (token tagging: not supported for external teachers yet)."""
-    if external and task == "token_tagging":
+    if external and task in ("token_tagging", "multi_aspect"):
+        what = "per-word outputs" if task == "token_tagging" else "a label set per aspect"
         raise ValueError("an external teacher (teacher.outputs or teacher.command) gives one output per text: task "
-                         "'token_tagging' (per-word outputs) is not supported for external teachers yet")
+                         f"{task!r} ({what}) is not supported for external teachers yet")
     for s in students if external else []:
         needs = ("kind 'transformer' (built from the teacher's layers)" if s.kind == "transformer" else
                  "embeddings 'model2vec' (the teacher encodes each vocabulary entry)" if s.embeddings == "model2vec"

@@ -157,7 +157,7 @@ def hf_student(run, student: StudentConfig, teacher: Teacher, tokenizer):
     return model, PatientKD(model, loss, weight, hidden_store(run, student, matched), matched)
 
 
-HEADS = {"example": "sequence", "word": "token"}  # the students' head for each task-kind unit
+HEADS = {"example": "sequence", "word": "token", "aspect": "sequence"}  # the students' head for each task-kind unit
 WORD_LEVEL_KINDS = ("bilstm", "cnn")  # kinds with a per-token head (token_tagging)
 BUILDERS = {  # by student kind: (model, its Patient KD term or None)
     "bilstm": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,

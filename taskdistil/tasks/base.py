@@ -6,7 +6,10 @@ targets, the metrics and what ``predict`` returns. It does so through two things
 - ``unit``: what one label belongs to, ``"example"`` (one label per text or pair: a sequence head on the teacher,
   one logit row per example in the annotations, a pooled ``(B, H)`` state under the students' heads) or
   ``"word"`` (one label per word: a token head on the teacher, word-level logits in the annotations, per-token
-  ``(B, T, H)`` states under the students' heads, scored on words). The machinery of a unit (teacher fine-tuning,
+  ``(B, T, H)`` states under the students' heads, scored on words) or ``"aspect"`` (one label per aspect of an
+  example: a sequence head of sum_a N_a logits read as per-aspect slices, one logit row per example in the
+  annotations, the losses over per-aspect rows: ``taskdistil.tasks.multi_aspect``). The machinery of a unit
+  (teacher fine-tuning,
   annotation rows, the students' targets, batched scoring) is written once per unit, beside the code it belongs
   to, and chosen by ``unit`` from a table, never by the kind's name;
 - the methods below, which hold everything that differs between kinds of the same unit.
@@ -22,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from taskdistil.evaluation import Evaluation
 
-Unit = Literal["example", "word"]
+Unit = Literal["example", "word", "aspect"]
 
 
 class TaskData(Protocol):
@@ -37,7 +40,8 @@ class TaskData(Protocol):
         """What a model reads, per example of ``split``: a text, a pair ``(a, b)``, or a sentence's words."""
 
     def gold(self, split: str) -> Any:
-        """Gold label ids of ``split``: (N,) int64 for example units; a list of (n_words,) int64 for word units."""
+        """Gold label ids of ``split``: (N,) int64 for example units; a list of (n_words,) int64 for word units;
+        (N, A) int64 for aspect units (ids within each aspect's label set)."""
 
 
 class TaskKind(Protocol):

@@ -7,12 +7,14 @@ from typing import Any
 from taskdistil.errors import ConfigError
 from taskdistil.tasks.base import TaskKind
 from taskdistil.tasks.classification import Classification
+from taskdistil.tasks.multi_aspect import MultiAspect
 from taskdistil.tasks.tagging import TokenTagging
 
 TASK_KINDS: dict[str, TaskKind] = {
     "single_sentence": Classification("single_sentence", pairs=False),
     "sentence_pair": Classification("sentence_pair", pairs=True),
     "token_tagging": TokenTagging(),
+    "multi_aspect": MultiAspect(),
 }
 
 

@@ -121,7 +121,8 @@ def _example_rows(teacher: Teacher, batch_size: int, layers: list[TeacherState],
     return rows
 
 
-ROWS = {"example": _example_rows, "word": word_rows}  # by the task kind's unit: what a shard holds
+# by the task kind's unit: what a shard holds (aspect: the concatenated per-aspect logits, one row per example)
+ROWS = {"example": _example_rows, "word": word_rows, "aspect": _example_rows}
 
 
 def _sections(index: dict) -> dict[str, dict]:

@@ -2,7 +2,8 @@
 precision of ``teacher.device`` / ``teacher.precision`` (``taskdistil.devices``); the teacher is saved from CPU.
 
 What the teacher's head learns depends on the task kind's unit (``taskdistil.tasks.base``): one label per
-example (``example_objective``, here) or per word (``taskdistil.teacher.words.word_objective``); each returns
+example (``example_objective``, here), per word (``taskdistil.teacher.words.word_objective``) or per aspect
+(``taskdistil.teacher.aspects.aspect_objective``); each returns
 the training lengths, the loss of a batch and the dev evaluation.
 """
 
@@ -19,6 +20,7 @@ from taskdistil.config import RunConfig
 from taskdistil.devices import Placement, log_placement, teacher_placement
 from taskdistil.inference import batched_logits
 from taskdistil.tasks import TaskData, label_meta, task_kind
+from taskdistil.teacher.aspects import aspect_objective
 from taskdistil.teacher.model import (
     encode_texts,
     hf_forward,
@@ -57,7 +59,7 @@ def example_objective(config: RunConfig, data: TaskData, model, tokenizer, place
     return [len(s) for s in train_ids], loss_fn, evaluate
 
 
-OBJECTIVES = {"example": example_objective, "word": word_objective}  # by TaskKind.unit
+OBJECTIVES = {"example": example_objective, "word": word_objective, "aspect": aspect_objective}  # by TaskKind.unit
 
 
 def prepare_teacher(config: RunConfig, data: TaskData, out_dir: Path, work_dir: Path) -> dict:
