@@ -98,7 +98,7 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
     gold = data.gold("test")
     labels = data.labels.labels
     # baselines, intervals and fidelity: per-example classes (classification); word-level kinds are scored only
-    judged = isinstance(gold, np.ndarray)
+    judged = isinstance(gold, np.ndarray) and gold.ndim == 1  # one class per example (not tagging, aspects)
     majority = majority_class(data.gold("train"), len(labels)) if judged else None
     fidelity = load_fidelity_set(run) if judged else None
     no_teacher = {s.name for s in config.students if trained_without_teacher(s)}
