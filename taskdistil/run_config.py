@@ -1,0 +1,88 @@
+"""A whole run's validated configuration: data, teacher, transfer set, annotation, students and exam."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from taskdistil.data_config import DataConfig, _Strict
+from taskdistil.exam_config import ExamConfig
+from taskdistil.external_config import check_external_students
+from taskdistil.student_config import StudentConfig
+from taskdistil.teacher_config import AnnotateConfig, TeacherConfig
+from taskdistil.train_config import Device
+from taskdistil.transfer_config import TransferConfig
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    run_dir: str = "runs/${name}"
+    seed: int = 42
+    device: Device = Field("auto", description="the stages' default device: auto (CUDA, then MPS, then CPU), cpu, "
+                           "cuda, cuda:N or mps; teacher, annotate and each student may override it")
+    data: DataConfig
+    teacher: TeacherConfig = TeacherConfig()
+    transfer: TransferConfig = TransferConfig()
+    annotate: AnnotateConfig = AnnotateConfig()
+    students: list[StudentConfig] = Field(default_factory=lambda: [StudentConfig()], min_length=1)
+    exam: ExamConfig = ExamConfig()
+
+    @field_validator("transfer")
+    @classmethod
+    def _no_unlabeled_pairs(cls, v: TransferConfig, info: Any) -> TransferConfig:
+        data = info.data.get("data")
+        if data is not None and data.task == "sentence_pair" and v.unlabeled:
+            raise ValueError("unlabeled text for sentence pairs is not supported: transfer.unlabeled lists "
+                             f"{len(v.unlabeled)} source(s); use augmentation (transfer.augment) to grow the "
+                             "transfer set")
+        if data is not None and data.task == "token_tagging" and (v.unlabeled or v.augment is not None):
+            raise ValueError("task 'token_tagging' distils on its labeled training sentences for now: unlabeled "
+                             "text and augmentation are not supported yet")
+        return v
+
+    @model_validator(mode="after")
+    def _students_of_an_external_teacher(self) -> "RunConfig":
+        check_external_students(self.students, self.teacher.external, self.data.task)
+        return self
+
+    @field_validator("exam")
+    @classmethod
+    def _no_fidelity_pairs(cls, v: ExamConfig, info: Any) -> ExamConfig:
+        data = info.data.get("data")
+        if data is not None and data.task == "sentence_pair" and v.fidelity.path:
+            raise ValueError("fidelity.path: unlabeled text for sentence pairs is not supported")
+        return v
+
+    @field_validator("students")
+    @classmethod
+    def _unique_names(cls, v: list[StudentConfig]) -> list[StudentConfig]:
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"student names must be unique, repeated: {dupes}")
+        return v
+
+    # -- resolved paths -------------------------------------------------------------
+    def resolved_run_dir(self) -> Path:
+        return Path(self.run_dir.replace("${name}", self.name))
+
+    def data_path(self, split: str) -> str:
+        """The split's source with relative file paths resolved against the data directory."""
+        source = getattr(self.data, split)
+        if source.startswith("hf:"):
+            return source
+        return self.data_file(source)
+
+    def data_source(self, source: str) -> str:
+        """A file path resolved against the data directory, or an ``hf:`` spec as given."""
+        return source if source.startswith("hf:") else self.data_file(source)
+
+    def data_file(self, source: str) -> str:
+        """A file path; relative paths resolve against the data directory."""
+        path = Path(os.path.expanduser(source))
+        if not path.is_absolute() and self.data.dir:
+            path = Path(self.data.dir) / path
+        return str(path)
