@@ -73,3 +73,30 @@ def test_student_batched_predictions_equal_alone_on_sst2(sst2_test, kind):
     assert np.array_equal(batched.predictions, alone.predictions)
     assert 0 < batched.predictions.mean() < 1
     np.testing.assert_allclose(batched.logits, alone.logits, atol=1e-5)
+
+
+def test_int8_alone_pass_side_by_side_equals_one_session(tmp_path):
+    """The int8 alone pass split over two one-thread sessions gives exactly the logits of one session scoring the
+    texts one by one (each text is still alone in its batch)."""
+    from taskdistil.export.onnx import export_onnx, quantize_int8
+    from taskdistil.export.runtime import OnnxForward
+    from taskdistil.students.bilstm import BiLSTMConfig, BiLSTMStudent
+    from taskdistil.train.batching import pad_ids_numpy
+
+    torch.manual_seed(0)
+    model = BiLSTMStudent(BiLSTMConfig(vocab_size=100, num_labels=3, embedding_dim=16, hidden_size=16, fc_dim=16,
+                                       pad_id=0)).eval()
+    encoded = [[(7 * i + j) % 97 + 3 for j in range(1 + i % 11)] for i in range(101)]
+    int8 = quantize_int8(export_onnx(model, tmp_path / "m.onnx", encoded[:3], 0), tmp_path / "m.int8.onnx")
+
+    def predictor(threads):
+        forward = OnnxForward(int8, threads)
+        return SimpleNamespace(outputs=lambda enc, batch_size, labels=None: batched_logits(
+            forward, enc, 0, batch_size, pad=pad_ids_numpy))
+
+    one = score(predictor(1), "onnx-int8", encoded, 16)
+    split = score(predictor(1), "onnx-int8", encoded, 16, single_threaded=lambda: predictor(1), workers=2)
+    assert np.array_equal(one.logits, split.logits) and np.array_equal(one.logits_batched, split.logits_batched)
+    assert split.scored == ("one text at a time, 2 parts side by side (batch 1); batched figures: "
+                            "length-bucketed batches of 16")
+    assert one.scored == "one text at a time (batch 1); batched figures: length-bucketed batches of 16"

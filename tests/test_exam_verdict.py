@@ -10,10 +10,11 @@ import pytest
 
 from taskdistil.cli import main
 from taskdistil.config import ConfigError, StudentConfig, load_config
-from taskdistil.exam.baselines import majority_class, trained_without_teacher
+from taskdistil.exam.baselines import trained_without_teacher
 from taskdistil.exam.bootstrap import intervals
 from taskdistil.exam.recommend import recommend
 from taskdistil.io import read_json
+from taskdistil.tasks.classification import majority_class
 
 from conftest import tiny_config
 

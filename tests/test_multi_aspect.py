@@ -156,6 +156,14 @@ def test_multi_aspect_end_to_end(tmp_path, aspect_data, tiny_teacher, capsys):
         m = row["metrics"]
         assert 0.0 <= m["macro_f1"] <= 1.0
         assert m["accuracy"] == pytest.approx(np.mean([m[f"{a}_accuracy"] for a in CUES]))
+    # the majority baseline answers each aspect's most frequent training label; rows carry intervals against it
+    majority = measurements["baselines"]["majority"]
+    assert sorted(part.split("=")[0] for part in majority["label"].split(", ")) == sorted(CUES)
+    assert measurements["intervals"]["metric"] == "macro_f1"
+    for row in measurements["models"]:
+        verdict = row["vs_majority"]
+        assert verdict["difference"] == pytest.approx(row["metrics"]["macro_f1"] - majority["metrics"]["macro_f1"])
+        assert verdict["ci95"][0] <= verdict["difference"] <= verdict["ci95"][1]
     texts = ["mobil irit tapi mahal", "saya pakai ramah"]
     for name in ("bilstm", "cnn", "tf", "teacher"):
         model = load(run_dir / "export" / name / "model")

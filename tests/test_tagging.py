@@ -111,6 +111,15 @@ def test_token_tagging_end_to_end(tmp_path, conll_data, tiny_teacher, capsys):
     assert measurements["primary_metric"] == "f1"
     for row in measurements["models"]:
         assert 0.0 <= row["metrics"]["f1"] <= 1.0 and "accuracy" in row["metrics"]
+    # the majority baseline of a tagger tags every word O: no span, F1 0; every row has its interval against it
+    majority = measurements["baselines"]["majority"]
+    assert majority["label"] == "O" and majority["metrics"]["f1"] == 0.0
+    assert measurements["intervals"]["metric"] == "f1"
+    for row in measurements["models"]:
+        verdict = row["vs_majority"]
+        assert verdict["difference"] == pytest.approx(row["metrics"]["f1"], abs=1e-9)
+        assert verdict["ci95"][0] <= verdict["difference"] <= verdict["ci95"][1]
+        assert (row["vs_teacher"] is None) == (row["label"] == "teacher (torch)")
     sentences = [["john", "visited", "paris"], "mary met wu in london", WORDS * 4]
     for name in ("bilstm", "cnn", "teacher"):
         torch_model = load(run_dir / "export" / name / "model")

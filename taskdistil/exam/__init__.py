@@ -21,13 +21,7 @@ import numpy as np
 import torch
 
 from taskdistil.artifact import ONNX_FILES, load
-from taskdistil.exam.baselines import (
-    MAJORITY_NAME,
-    NO_TEACHER,
-    majority_class,
-    majority_logits,
-    trained_without_teacher,
-)
+from taskdistil.exam.baselines import MAJORITY_NAME, NO_TEACHER, trained_without_teacher
 from taskdistil.exam.bootstrap import SEED as BOOTSTRAP_SEED
 from taskdistil.exam.fidelity import NO_SET, load_fidelity_set
 from taskdistil.exam.gpu import device_rows
@@ -40,11 +34,13 @@ from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json, sha256_json, write_json
 from taskdistil.tasks import task_kind
+from taskdistil.tasks.classification import one_hot_logits
 
 if TYPE_CHECKING:
     from taskdistil.pipeline import Run
 
 REFERENCE_NAME = "bert-base-reference"
+NO_FIDELITY_FOR_KIND = "fidelity (agreement with the teacher on held-out texts) is measured for classification tasks"
 PREDICTIONS = "predictions.json"  # every scored row's predicted label ids (test set, fidelity set)
 
 
@@ -65,6 +61,11 @@ def _make_forward(predictor, model_dir: Path, runtime: str):
     if runtime == "torch":
         return lambda threads: predictor.forward  # torch threads are set around each timing
     return lambda threads: OnnxForward(model_dir / ONNX_FILES[runtime], threads)
+
+
+def _single_threaded(model_dir: Path, runtime: str):
+    """A maker of one-thread predictors of an ONNX runtime (the exam's side-by-side alone pass), else None."""
+    return None if runtime == "torch" else (lambda: load(model_dir, runtime, threads=1))
 
 
 def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
@@ -97,10 +98,12 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
     texts = data.inputs("test")
     gold = data.gold("test")
     labels = data.labels.labels
-    # baselines, intervals and fidelity: per-example classes (classification); word-level kinds are scored only
-    judged = isinstance(gold, np.ndarray) and gold.ndim == 1  # one class per example (not tagging, aspects)
-    majority = majority_class(data.gold("train"), len(labels)) if judged else None
-    fidelity = load_fidelity_set(run) if judged else None
+    # baselines and intervals for every task kind (its per-example counts); predictions and fidelity: one class
+    # per example (classification)
+    per_example = isinstance(gold, np.ndarray) and gold.ndim == 1
+    baseline = kind.majority(data)
+    fidelity = load_fidelity_set(run) if per_example else None
+    stats: dict[str, np.ndarray] = {}
     no_teacher = {s.name for s in config.students if trained_without_teacher(s)}
     rows, timed, primary = [], [], None
     predictions: dict[str, np.ndarray] = {}
@@ -117,19 +120,23 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
             label = f"{name} ({runtime})"
             metrics = batched = scored = None
             if role != "reference":
-                _log(f"{label}: quality on {len(texts)} test examples ({how_scored(runtime, ex.quality_batch_size)})"
+                _log(f"{label}: quality on {len(texts)} test examples "
+                     f"({how_scored(runtime, ex.quality_batch_size, max(ex.threads))})"
                      + (f", fidelity on {len(fidelity.texts)} texts" if fidelity else ""))
                 t_score = time.perf_counter()
-                scores = score(predictor, runtime, encoded, ex.quality_batch_size, labels)
+                scores = score(predictor, runtime, encoded, ex.quality_batch_size, labels,
+                               _single_threaded(model_dir, runtime), max(ex.threads))
                 evaluation = kind.evaluate(scores.logits, gold, data.labels)
                 metrics, primary, scored = evaluation.metrics, evaluation.primary, scores.scored
                 if scores.logits_batched is not None:
                     batched = kind.evaluate(scores.logits_batched, gold, data.labels).metrics
-                if judged:
+                stats[label] = kind.example_statistics(scores.logits, gold, data.labels)
+                if per_example:
                     predictions[label] = scores.predictions
                 if fidelity:
-                    fidelity_predictions[label] = score(predictor, runtime, predictor.encode(fidelity.texts),
-                                                        ex.quality_batch_size, labels).predictions
+                    fidelity_predictions[label] = score(
+                        predictor, runtime, predictor.encode(fidelity.texts), ex.quality_batch_size, labels,
+                        _single_threaded(model_dir, runtime), max(ex.threads)).predictions
                 scoring_seconds += time.perf_counter() - t_score
             else:
                 _log(f"{label}: encoding {len(texts)} test examples")
@@ -150,12 +157,15 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
 
         external_row, external_predictions = external_teacher_row(run, exam_dir, data, ex.threads, _log)
         rows.insert(0, external_row)
-        if judged and external_predictions is not None:
+        if per_example and external_predictions is not None:
             predictions[external_row["label"]] = external_predictions
+            stats[external_row["label"]] = kind.example_statistics(
+                one_hot_logits(external_predictions, len(labels)), gold, data.labels)
     t_verdict = time.perf_counter()
-    if judged:
-        add_verdicts(rows, predictions, gold, majority, ex.resamples, BOOTSTRAP_SEED)
-        add_fidelity(rows, fidelity_predictions, ex.resamples, BOOTSTRAP_SEED)
+    majority_stats = kind.example_statistics(baseline.outputs, gold, data.labels)
+    add_verdicts(rows, stats, majority_stats, lambda sums: kind.metric_of_sums(sums, data.labels), ex.resamples,
+                 BOOTSTRAP_SEED)
+    add_fidelity(rows, fidelity_predictions, ex.resamples, BOOTSTRAP_SEED)
     _log(f"scored in {scoring_seconds:.1f} s; intervals in {time.perf_counter() - t_verdict:.1f} s")
     _log(f"timing {len(timed)} model variants at batch sizes {ex.batch_sizes}, threads {ex.threads}")
     speed = measure_speed(timed, ex.batch_sizes, ex.threads, ex.warmup, ex.max_batches, ex.max_seconds, _log)
@@ -180,21 +190,20 @@ def run_exam(run: "Run", exam_dir: Path) -> dict:
                          "inputs": "test texts in file order (wrapping around), padded per batch, pre-tokenized"},
               "models": rows, "scoring_seconds": round(scoring_seconds, 1),
               "exam_seconds": round(time.perf_counter() - t0, 1)}
-    if judged:
-        majority_metrics = kind.evaluate(majority_logits(majority, len(gold), len(labels)), gold, data.labels)
-        report.update(
-            baselines={"majority": {"name": MAJORITY_NAME, "label": labels[majority],
-                                    "metrics": majority_metrics.metrics,
-                                    "from": "the most frequent label of the training split"},
-                       "no_teacher": sorted(no_teacher)},
-            intervals={"method": "paired bootstrap over the test examples (percentile 95% interval)",
-                       "metric": "accuracy", "resamples": ex.resamples, "seed": BOOTSTRAP_SEED},
-            fidelity=({"source": fidelity.source, "examples": len(fidelity.texts), "available": fidelity.available,
-                       "reference": "the PyTorch teacher's predictions"} if fidelity else {"note": NO_SET}))
+    majority_metrics = kind.evaluate(baseline.outputs, gold, data.labels)
+    report.update(
+        baselines={"majority": {"name": MAJORITY_NAME, "label": baseline.answer, "metrics": majority_metrics.metrics,
+                                "from": baseline.rule},
+                   "no_teacher": sorted(no_teacher)},
+        intervals={"method": "paired bootstrap over the test examples (percentile 95% interval)",
+                   "metric": majority_metrics.primary, "resamples": ex.resamples, "seed": BOOTSTRAP_SEED},
+        fidelity=({"source": fidelity.source, "examples": len(fidelity.texts), "available": fidelity.available,
+                   "reference": "the PyTorch teacher's predictions"} if fidelity
+                  else {"note": NO_SET if per_example else NO_FIDELITY_FOR_KIND}))
     if set(ex.devices) != {"cpu"}:  # accelerator rows (exam.devices), taskdistil.exam.gpu
         report["device_rows"] = device_rows(run, ex, texts, _log)
     write_json(exam_dir / "measurements.json", report)
-    if judged:
+    if per_example:
         write_json(exam_dir / PREDICTIONS, {"labels": labels, "gold": gold.tolist(),
                                             "test": {k: v.tolist() for k, v in predictions.items()},
                                             "fidelity": {k: v.tolist() for k, v in fidelity_predictions.items()}})

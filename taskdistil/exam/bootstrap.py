@@ -56,6 +56,38 @@ def intervals(values: dict[str, np.ndarray], resamples: int = RESAMPLES, seed: i
             for i, k in enumerate(names)}
 
 
+def difference_intervals(stats: dict[str, np.ndarray], metric, pairs: dict[str, tuple[str, str]],
+                         resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, dict]:
+    """Paired intervals of metric differences, for metrics that are not means of per-example scores (F1).
+
+    ``stats``: per model, (n, K) per-example counts; ``metric``: (R, K) column sums -> (R,) metric values (a task
+    kind's ``metric_of_sums``); ``pairs``: name -> (model, reference). For each pair: the metric difference on the
+    whole set (``value``) and the 2.5th/97.5th percentiles of the difference over shared resamples (each resample's
+    sums are the resampled examples' counts, so both models of a pair see the same examples).
+    """
+    if not pairs:
+        return {}
+    names = sorted({m for pair in pairs.values() for m in pair})
+    widths = [np.asarray(stats[m]).shape[1] for m in names]
+    matrix = np.concatenate([np.asarray(stats[m], dtype=np.float32) for m in names], axis=1)  # (n, sum K)
+    n = matrix.shape[0]
+    if n == 0:
+        return {k: {"value": None, "ci95": None} for k in pairs}
+    bounds = dict(zip(names, zip(np.cumsum([0] + widths[:-1]), np.cumsum(widths))))
+    whole = {m: float(metric(matrix[:, a:b].sum(axis=0, dtype=np.float64)[None])[0]) for m, (a, b) in bounds.items()}
+    draws = {k: [] for k in pairs}
+    for counts in resample_counts(n, resamples, seed):
+        sums = (counts @ matrix).astype(np.float64)  # (chunk, sum K): counts of integers, exact in float32
+        values = {m: metric(sums[:, a:b]) for m, (a, b) in bounds.items()}
+        for k, (model, reference) in pairs.items():
+            draws[k].append(values[model] - values[reference])
+    out = {}
+    for k, (model, reference) in pairs.items():
+        low, high = np.percentile(np.concatenate(draws[k]), [2.5, 97.5])
+        out[k] = {"value": whole[model] - whole[reference], "ci95": [float(low), float(high)]}
+    return out
+
+
 def excludes_zero(ci95: list[float] | None) -> int:
     """+1 if the interval lies above 0, -1 if below, 0 if it holds 0 (or is missing)."""
     if not ci95:

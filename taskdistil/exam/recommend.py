@@ -103,8 +103,9 @@ def majority_check(report: dict, row: dict) -> str | None:
     verdict, majority = row.get("vs_majority"), (report.get("baselines") or {}).get("majority")
     if not verdict or not majority or verdict.get("better"):
         return None
-    return (f"{verdict['verdict']} ({100 * ((row.get('metrics') or {}).get('accuracy') or 0):.2f}% vs "
-            f"{100 * majority['metrics']['accuracy']:.2f}% always answering {majority['label']!r}; 95% interval "
+    metric = report.get("primary_metric") or "accuracy"
+    return (f"{verdict['verdict']} ({metric} {100 * ((row.get('metrics') or {}).get(metric) or 0):.2f}% vs "
+            f"{100 * majority['metrics'][metric]:.2f}% always answering {majority['label']!r}; 95% interval "
             f"of the difference {_points(verdict['ci95'])})")
 
 
@@ -113,7 +114,7 @@ def teacher_note(row: dict) -> str:
     verdict = row.get("vs_teacher")
     if not verdict:
         return ""
-    return f"{verdict['verdict']} (95% interval of the accuracy difference {_points(verdict['ci95'])})"
+    return f"{verdict['verdict']} (95% interval of the difference {_points(verdict['ci95'])})"
 
 
 def _figures(report: dict, row: dict) -> str:
@@ -216,11 +217,11 @@ def recommend(report: dict, max_latency_ms: float | None = None, max_size_mb: fl
 
 def _no_skill_reason(report: dict, no_skill: int, students: int) -> str:
     """Why nothing is recommended when the students that meet the budgets show no skill."""
-    majority = report["baselines"]["majority"]
+    majority, metric = report["baselines"]["majority"], report.get("primary_metric") or "accuracy"
     teacher = next((m for m in report["models"] if m.get("role") == "teacher" and m.get("runtime") == "torch"), None)
     reason = (f"No student is recommended: {no_skill} of {students} student variants meet the budgets but none is "
               f"significantly better than the majority class (always answering {majority['label']!r}: "
-              f"{100 * majority['metrics']['accuracy']:.2f}% accuracy on the test set).")
+              f"{100 * majority['metrics'][metric]:.2f}% {metric} on the test set).")
     why = majority_check(report, teacher) if teacher else None
     if why:
         reason += (f" The teacher is {why}: it shows no skill on this test set to distil, so check the labels, the "

@@ -1,8 +1,9 @@
 """The exam's verdict on each model: margin over the majority class, and 95% intervals that say what is known.
 
-On the test set, per example, a model is right (1) or wrong (0); accuracy is the mean. For every model row:
-``vs_majority`` is the paired bootstrap interval of (model accuracy - majority-class accuracy), and for every row
-but the PyTorch teacher's, ``vs_teacher`` the interval of (model accuracy - the PyTorch teacher's accuracy).
+Every task kind's primary metric (accuracy, mean macro-F1 over aspects, span F1, token accuracy) is a function of
+per-example counts summed over the test set (``TaskKind.example_statistics`` / ``metric_of_sums``). For every model
+row: ``vs_majority`` is the paired bootstrap interval of (model metric - majority baseline metric), and for every
+row but the PyTorch teacher's, ``vs_teacher`` the interval of (model metric - the PyTorch teacher's metric).
 ``fidelity`` is the share of fidelity texts on which the model predicts the PyTorch teacher's label, with its
 interval. All intervals of one text set share one set of resamples (``taskdistil.exam.bootstrap``).
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from taskdistil.exam.bootstrap import excludes_zero, intervals
+from taskdistil.exam.bootstrap import difference_intervals, excludes_zero, intervals
 
 TEACHER_VERDICT = {1: "above the teacher", 0: "not distinguishable from the teacher", -1: "below the teacher"}
+MAJORITY_KEY = "\0majority"  # the majority baseline among the models' statistics (no row label starts so)
 MAJORITY_VERDICT = {1: "better than the majority class", 0: "not better than the majority class",
                     -1: "worse than the majority class"}
 
@@ -23,22 +25,21 @@ def _teacher_label(rows: list[dict]) -> str:
                 next(r["label"] for r in rows if r["role"] == "teacher"))
 
 
-def add_verdicts(rows: list[dict], predictions: dict[str, np.ndarray], gold: np.ndarray, majority: int,
+def add_verdicts(rows: list[dict], stats: dict[str, np.ndarray], majority_stats: np.ndarray, metric,
                  resamples: int, seed: int) -> None:
-    """Set ``vs_majority``, ``margin_over_majority`` and ``vs_teacher`` (accuracy differences) on scored rows."""
-    gold = np.asarray(gold)
-    majority_right = (gold == majority).astype(np.float32)
+    """Set ``vs_majority``, ``margin_over_majority`` and ``vs_teacher`` (differences of the primary metric) on scored
+    rows. ``stats``: per row label, the task kind's per-example counts (``example_statistics``); ``metric``: its
+    ``metric_of_sums``."""
     teacher = _teacher_label(rows)
-    right = {label: (np.asarray(p) == gold).astype(np.float32) for label, p in predictions.items()}
-    values = {}
-    for label, r in right.items():
-        values[f"{label}|majority"] = r - majority_right
-        if label != teacher and teacher in right:
-            values[f"{label}|teacher"] = r - right[teacher]
-    found = intervals(values, resamples, seed)
+    pairs = {}
+    for label in stats:
+        pairs[f"{label}|majority"] = (label, MAJORITY_KEY)
+        if label != teacher and teacher in stats:
+            pairs[f"{label}|teacher"] = (label, teacher)
+    found = difference_intervals({**stats, MAJORITY_KEY: majority_stats}, metric, pairs, resamples, seed)
     for row in rows:
         label = row["label"]
-        if label not in right:
+        if label not in stats:
             row.update(vs_majority=None, margin_over_majority=None, vs_teacher=None)
             continue
         m = found[f"{label}|majority"]
@@ -82,10 +83,10 @@ def verdict_lines(report: dict) -> list[str]:
     baselines, spec = report.get("baselines"), report.get("intervals")
     if not baselines or not spec:
         return []
-    majority = baselines["majority"]
+    majority, metric = baselines["majority"], spec.get("metric", "accuracy")
     lines = [f"Majority class baseline: always answering `{majority['label']}` ({majority['from']}) scores "
-             f"{100 * majority['metrics']['accuracy']:.2f}% accuracy on the test set. Intervals: "
-             f"{spec['method']} of the accuracy difference, {spec['resamples']:,} resamples, seed {spec['seed']}; "
+             f"{100 * majority['metrics'][metric]:.2f}% {metric} on the test set. Intervals: "
+             f"{spec['method']} of the {metric} difference, {spec['resamples']:,} resamples, seed {spec['seed']}; "
              "\"not better than the majority class\" / \"not distinguishable from the teacher\" where the "
              "interval holds 0. vs teacher: against the PyTorch teacher."]
     if baselines.get("no_teacher"):

@@ -21,7 +21,10 @@ This layer imports only the data layer and ``taskdistil.evaluation``: every othe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+import numpy as np
 
 from taskdistil.evaluation import Evaluation
 
@@ -44,6 +47,16 @@ class TaskData(Protocol):
         (N, A) int64 for aspect units (ids within each aspect's label set)."""
 
 
+@dataclass
+class Baseline:
+    """A no-skill model on a split: its outputs (as a model's: logits, or per-word logits) and what it always
+    answers, in words (e.g. ``'1'``, ``'O'``, ``'fuel=neutral, price=neutral'``)."""
+
+    outputs: Any
+    answer: str
+    rule: str = "the most frequent label of the training split"
+
+
 class TaskKind(Protocol):
     name: str
     unit: Unit
@@ -63,6 +76,18 @@ class TaskKind(Protocol):
     def evaluate(self, outputs: Any, gold: Any, labels: Any) -> Evaluation:
         """Metrics of a model's ``outputs`` (logits (N, C), or per-word logits: a list of (n_words, C) arrays) whose
         columns follow the label space ``labels`` (``TaskData.labels``), against ``gold`` (``TaskData.gold``)."""
+
+    def majority(self, data: TaskData, split: str = "test") -> Baseline:
+        """The majority baseline on ``split``: the most frequent training label of the unit (per aspect; per word)
+        answered everywhere."""
+
+    def example_statistics(self, outputs: Any, gold: Any, labels: Any) -> np.ndarray:
+        """(N, K) per-example counts whose column sums give the primary metric through ``metric_of_sums``
+        (``taskdistil.tasks.statistics``): what the exam's paired bootstrap resamples."""
+
+    def metric_of_sums(self, sums: np.ndarray, labels: Any) -> np.ndarray:
+        """(R, K) column sums of ``example_statistics`` rows -> (R,) primary metric; on the whole split it equals
+        ``evaluate(...).score``."""
 
     def predictions(self, outputs: Any, labels: Sequence[str], meta: dict | None = None) -> list:
         """What ``predict`` returns for ``outputs`` whose columns follow ``labels`` (label names); ``meta``: the

@@ -12,6 +12,8 @@ import numpy as np
 from taskdistil.data import LabelMap, Split, read_split
 from taskdistil.data.pairs import as_examples
 from taskdistil.evaluation import Evaluation
+from taskdistil.tasks.base import Baseline
+from taskdistil.tasks.statistics import ratio_of_sums
 
 PRIMARY_METRIC = "accuracy"
 
@@ -85,3 +87,30 @@ class Classification:
 
     def predictions(self, outputs: np.ndarray, labels: Sequence[str], meta: dict | None = None) -> list[str]:
         return [labels[i] for i in np.asarray(outputs).argmax(-1)]
+
+    def majority(self, data: TaskData, split: str = "test") -> Baseline:
+        names = data.labels.labels
+        label = majority_class(data.gold("train"), len(names))
+        return Baseline(one_hot_logits(np.full(len(data.gold(split)), label), len(names)), str(names[label]))
+
+    def example_statistics(self, outputs: np.ndarray, gold: np.ndarray, labels: LabelMap) -> np.ndarray:
+        """(N, 2): (right, 1) per example: accuracy is the ratio of the sums."""
+        right = np.asarray(outputs).argmax(-1) == np.asarray(gold)
+        return np.stack([right, np.ones_like(right)], axis=1).astype(np.float32)
+
+    def metric_of_sums(self, sums: np.ndarray, labels: LabelMap) -> np.ndarray:
+        return ratio_of_sums(sums)
+
+
+def majority_class(label_ids: np.ndarray, num_labels: int) -> int:
+    """The most frequent label id (the smallest id among ties)."""
+    counts = np.bincount(np.asarray(label_ids, dtype=np.int64).ravel(), minlength=num_labels)
+    return int(np.argmax(counts))
+
+
+def one_hot_logits(label_ids: np.ndarray, num_labels: int) -> np.ndarray:
+    """(N, C) logits that predict ``label_ids`` (N,)."""
+    label_ids = np.asarray(label_ids, dtype=np.int64)
+    logits = np.zeros((len(label_ids), num_labels), dtype=np.float32)
+    logits[np.arange(len(label_ids)), label_ids] = 1.0
+    return logits

@@ -35,7 +35,9 @@ import numpy as np
 from taskdistil.data.aspects import AspectSplit, read_aspects
 from taskdistil.errors import DataError
 from taskdistil.evaluation import Evaluation
-from taskdistil.tasks.classification import classification_metrics
+from taskdistil.tasks.base import Baseline
+from taskdistil.tasks.classification import classification_metrics, majority_class, one_hot_logits
+from taskdistil.tasks.statistics import class_counts, macro_f1_of_sums
 
 PRIMARY_METRIC = "macro_f1"
 SEPARATOR = "="  # flat label name: aspect=label
@@ -168,6 +170,33 @@ class MultiAspect:
 
     def evaluate(self, outputs: np.ndarray, gold: np.ndarray, labels: AspectLabels) -> Evaluation:
         return aspect_metrics(outputs, gold, labels)
+
+    def majority(self, data: AspectData, split: str = "test") -> Baseline:
+        """Each aspect's most frequent training label, answered for every text."""
+        labels, train, n = data.labels, data.gold("train"), len(data.gold(split))
+        outputs = np.zeros((n, len(labels.labels)), dtype=np.float32)
+        answers = []
+        for a, (aspect, label_set, cols) in enumerate(zip(labels.aspects, labels.sets,
+                                                          labels.columns(labels.labels))):
+            label = majority_class(train[:, a], len(label_set))
+            outputs[:, cols] = one_hot_logits(np.full(n, label), len(label_set))
+            answers.append(f"{aspect}={label_set[label]}")
+        return Baseline(outputs, ", ".join(answers), "each aspect's most frequent label in the training split")
+
+    def example_statistics(self, outputs: np.ndarray, gold: np.ndarray, labels: AspectLabels) -> np.ndarray:
+        """Per aspect, per class of its set: (tp, fp, fn) indicators of each text (``class_counts``)."""
+        outputs, gold = np.asarray(outputs), np.asarray(gold)
+        return np.concatenate([class_counts(outputs[:, cols].argmax(-1), gold[:, a], len(cols))
+                               for a, cols in enumerate(labels.columns(labels.labels))], axis=1)
+
+    def metric_of_sums(self, sums: np.ndarray, labels: AspectLabels) -> np.ndarray:
+        """The mean over aspects of each aspect's macro-F1."""
+        per_aspect, start = [], 0
+        for label_set in labels.sets:
+            width = 3 * len(label_set)
+            per_aspect.append(macro_f1_of_sums(sums[:, start:start + width], len(label_set)))
+            start += width
+        return np.mean(per_aspect, axis=0)
 
     def predictions(self, outputs: np.ndarray, labels: Sequence[str], meta: dict | None = None) -> list[dict]:
         """Per text ``{aspect: label}`` (columns found by name in the model's ``labels``)."""

@@ -35,7 +35,10 @@ from taskdistil.data.tagged import read_tagged
 from taskdistil.errors import DataError
 from taskdistil.evaluation import Evaluation
 from taskdistil.progress import log
-from taskdistil.tasks.tagging_metrics import tagging_metrics
+from taskdistil.tasks.base import Baseline
+from taskdistil.tasks.classification import majority_class, one_hot_logits
+from taskdistil.tasks.statistics import ratio_of_sums, span_f1_of_sums
+from taskdistil.tasks.tagging_metrics import sentence_counts, tagging_metrics
 
 PLAIN = "plain"
 
@@ -159,6 +162,21 @@ class TokenTagging:
         pred = [repair(names, o, labels.scheme) for o in outputs]  # what predict returns is what is scored
         true = [[names[j] for j in g] for g in gold]
         return tagging_metrics(pred, true, labels.scheme)
+
+    def majority(self, data: TaggedData, split: str = "test") -> Baseline:
+        """The most frequent training tag (``O`` for span tags, as a rule), for every word."""
+        names = data.labels.labels
+        tag = majority_class(np.concatenate(data.gold("train")), len(names))
+        return Baseline([one_hot_logits(np.full(len(words), tag), len(names)) for words in data.inputs(split)],
+                        names[tag], "the most frequent tag of the training split, for every word")
+
+    def example_statistics(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> np.ndarray:
+        names = labels.labels
+        pred = [repair(names, o, labels.scheme) for o in outputs]
+        return sentence_counts(pred, [[names[j] for j in g] for g in gold], labels.scheme)
+
+    def metric_of_sums(self, sums: np.ndarray, labels: TagLabels) -> np.ndarray:
+        return ratio_of_sums(sums) if labels.scheme == PLAIN else span_f1_of_sums(sums)
 
     def predictions(self, outputs: list[np.ndarray], labels: Sequence[str], meta: dict | None = None) -> list[dict]:
         """Per sentence ``{"tags": [...], "spans": [{"type", "start", "end"}]}``: tags in the data's own scheme

@@ -14,6 +14,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
+
 from taskdistil.data.tag_schemes import SCHEMES, convert, split_tag
 from taskdistil.evaluation import Evaluation
 
@@ -41,9 +43,27 @@ def token_accuracy(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]])
     return correct / total if total else 0.0
 
 
-def entity_scores(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], scheme: str) -> dict[str, float]:
-    """seqeval strict-mode micro and per-type precision/recall/F1."""
-    from seqeval.metrics.v1 import precision_recall_fscore_support, unique_labels
+def sentence_counts(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], scheme: str) -> np.ndarray:
+    """(N, K) per-sentence counts whose sums give the primary metric (``taskdistil.tasks.statistics``): plain tags:
+    (correct words, words); span schemes: (true positive spans, predicted spans, gold spans) in seqeval's strict
+    mode, the spans ``entity_scores`` counts."""
+    if scheme == "plain":
+        return np.asarray([[sum(p == g for p, g in zip(ps, gs)), len(gs)] for ps, gs in zip(pred, gold)],
+                          dtype=np.float32).reshape(len(gold), 2)
+    from seqeval.scheme import Entities
+
+    gold, pred, seqeval_scheme = _strict(pred, gold, scheme)
+    true_spans = Entities(gold, seqeval_scheme).entities
+    pred_spans = Entities(pred, seqeval_scheme).entities
+    out = np.zeros((len(gold), 3), dtype=np.float32)
+    for i, (t, p) in enumerate(zip(true_spans, pred_spans)):
+        t, p = {e.to_tuple() for e in t}, {e.to_tuple() for e in p}
+        out[i] = (len(t & p), len(p), len(t))
+    return out
+
+
+def _strict(pred, gold, scheme: str):
+    """Gold and predictions in the strict scheme seqeval scores (IOB2, or BIOES), and that seqeval scheme."""
     from seqeval.scheme import IOB2, IOBES
 
     strict = "bioes" if scheme == "bioes" else "iob2"
@@ -53,7 +73,14 @@ def entity_scores(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], 
         for tag in sentence:
             if split_tag(tag) is None:
                 raise ValueError(f"sentence {i}: predicted tag {tag!r} is not a {scheme} tag")
-    seqeval_scheme = IOBES if strict == "bioes" else IOB2
+    return gold, pred, IOBES if strict == "bioes" else IOB2
+
+
+def entity_scores(pred: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], scheme: str) -> dict[str, float]:
+    """seqeval strict-mode micro and per-type precision/recall/F1."""
+    from seqeval.metrics.v1 import precision_recall_fscore_support, unique_labels
+
+    gold, pred, seqeval_scheme = _strict(pred, gold, scheme)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined precision of a type never predicted: 0, as zero_division says
         p, r, f, _ = precision_recall_fscore_support(gold, pred, average="micro", scheme=seqeval_scheme,
