@@ -9,14 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_tagging import WORDS, _tagging_config, conll_data  # noqa: F401  (conll_data: a fixture)
 
 from taskdistil.artifact import load
 from taskdistil.config import load_config
 from taskdistil.errors import ConfigError
 from taskdistil.io import read_json
 from taskdistil.pipeline import run_all
-
-from test_tagging import WORDS, _tagging_config, conll_data  # noqa: F401  (conll_data: a fixture)
 
 TRAIN = {"epochs": 3, "batch_size": 8, "learning_rate": 2e-3, "evals_per_epoch": 1}
 LONG = WORDS * 4 + ["paris"]  # far over the students' max_length (24 sub-tokens): windows
