@@ -109,3 +109,41 @@ def test_patient_kd_is_refused_for_tagging(tmp_path, conll_data, tiny_teacher, s
     with pytest.raises(ConfigError, match="not supported for task 'token_tagging'"):
         load_config(_tagging_config(tmp_path, conll_data, tiny_teacher, students=[student]))
 
+
+
+def test_training_batches_hold_every_window_and_take_each_word_once(tiny_teacher):
+    """A windowed student's batch of sentences holds all their windows; its word rows are the sentences' words in
+    order, each from the window that keeps it, against the teacher's rows and gold tags of those words."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from taskdistil.distill_targets import WordTargets
+    from taskdistil.students.tokenizer import WordPieceTokenizer
+
+    sentences = [WORDS * 2, ["john", "visited", "paris"], ["extraordinarily"] * 7 + ["a"]]
+    tokenizer = WordPieceTokenizer.from_teacher(AutoTokenizer.from_pretrained(tiny_teacher), 12)
+    tokenizer.windows = True
+    gold = [np.arange(len(s)) % 2 for s in sentences]
+    data = SimpleNamespace(labels=SimpleNamespace(labels=["O", "B-X"]), window_overlap=2,
+                           inputs=lambda split: sentences, gold=lambda split: gold)
+    counts = np.asarray([len(s) for s in sentences])
+    store = SimpleNamespace(word_counts=lambda: counts,
+                            words=lambda idx: [np.full((counts[i], 2), float(i)) for i in idx])
+    transfer = SimpleNamespace(labeled_rows=[0, 1, 2])
+    unit = WordTargets(None, data, ["O", "B-X"], transfer, sentences, tokenizer, store, "truncate",
+                       SimpleNamespace(to=lambda t: t))
+    assert unit.train.windowed == 2
+    idx = np.asarray([2, 0, 1])
+    ids, mask = unit.inputs(idx)
+    pieces = [unit.train.pieces[p] for i in idx for p in unit.train.by_sentence[i]]
+    assert ids.shape[0] == len(pieces) > 3 and ids.shape[1] <= 12
+    assert unit.lengths[0] == max(len(p.ids) for p in pieces if p.sentence == 0) <= 12
+    logits = torch.full((*ids.shape, 1), -1.0)  # at each word's first sub-token in every window: (sentence, word)
+    for row, piece in enumerate(pieces):
+        for k, position in enumerate(piece.positions):
+            logits[row, position, 0] = 1000 * piece.sentence + piece.start + k
+    rows = unit.rows(logits, idx)[:, 0].long().tolist()
+    assert rows == [1000 * i + w for i in idx for w in range(len(sentences[i]))]
+    assert len(unit.teacher(idx)) == len(rows) == len(unit.gold(idx))
+    assert unit.gold(idx).tolist() == np.concatenate([gold[i] for i in idx]).tolist()
