@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_hf_student import hf_checkpoint  # noqa: F401  (a fixture: its own vocabulary, hidden 48)
 from test_tagging import WORDS, _tagging_config, conll_data  # noqa: F401  (conll_data: a fixture)
 
 from taskdistil.artifact import load
@@ -27,9 +28,9 @@ def _students(checkpoint) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def tagged_run(tmp_path_factory, conll_data, tiny_teacher):  # noqa: F811
+def tagged_run(tmp_path_factory, conll_data, tiny_teacher, hf_checkpoint):  # noqa: F811
     tmp_path = tmp_path_factory.mktemp("tagging_transformer")
-    config = load_config(_tagging_config(tmp_path, conll_data, tiny_teacher, students=_students(tiny_teacher)))
+    config = load_config(_tagging_config(tmp_path, conll_data, tiny_teacher, students=_students(hf_checkpoint)))
     run_all(config)
     return config.resolved_run_dir()
 
@@ -78,9 +79,9 @@ def test_long_sentence_is_read_in_the_teachers_windows(tagged_run, name):
     assert all(len(piece.ids) <= predictor.max_length for piece in encoding.pieces)
     teacher = load(tagged_run / "teacher" / "model")
     teacher_windows = teacher.encode([LONG]).encoding.pieces
-    if name == "tf":  # the teacher's own sub-words and max_length: the very same windows
-        assert [(p.start, p.end, p.keep_start, p.keep_end) for p in encoding.pieces] == [
-            (p.start, p.end, p.keep_start, p.keep_end) for p in teacher_windows]
+    same = [(p.start, p.end, p.keep_start, p.keep_end) for p in encoding.pieces] == [
+        (p.start, p.end, p.keep_start, p.keep_end) for p in teacher_windows]
+    assert same == (name == "tf")  # the teacher's sub-words and max_length: its very windows; hf: its own sub-words
     first = encoding.pieces[0]
     whole = predictor.logits([LONG])[0]
     alone = predictor.logits([LONG[first.start:first.end]])[0]
