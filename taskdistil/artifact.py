@@ -168,8 +168,9 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
         tokenizer = load_student_tokenizer(path, meta["tokenizer"])
         forward, encode = (lambda ids, mask: model(ids, mask).logits), lambda t: tokenizer.encode(t, "truncate")
     kind = "teacher" if is_teacher else meta["kind"]
-    if task_kind(task).unit == "word":  # students read whole sentences; the teacher, windows of max_length
-        return WordPredictor(forward, tokenizer.backend, meta["max_length"] if is_teacher else None,
+    if task_kind(task).unit == "word":  # windows of max_length: the teacher and students with positions
+        window = meta["max_length"] if is_teacher else (tokenizer.max_length if tokenizer.windows else None)
+        return WordPredictor(forward, tokenizer.backend, window,
                              meta.get("label_meta", {}), tokenizer.pad_id, meta["labels"], model, path, kind,
                              runtime, task)
     if task_kind(task).unit == "aspect":  # a label per aspect

@@ -3,11 +3,14 @@ teacher's cached rows and the gold labels for them, and its dev evaluation (``ta
 objectives over any of them).
 
 - ``ExampleTargets``: one row per transfer example (classification): the student's logits (B, C) as they are.
-- ``WordTargets``: one row per word (token tagging): the student reads a sentence's WordPiece sub-words (no
-  position limit, so never a window) and its per-token logits (B, T, C) are taken at the first sub-token of each
+- ``WordTargets``: one row per word (token tagging): the student reads a sentence's sub-words (the teacher's
+  WordPiece, or an hf student's own) and its per-token logits (B, T, C) are taken at the first sub-token of each
   word (``taskdistil.tasks.words``): (words in the batch, C), against the teacher's word logits and gold tags; the
   losses are the classification ones over these rows (every word one row: padding and non-first sub-tokens
-  masked out by never being gathered).
+  masked out by never being gathered). A student without a position limit (bilstm, cnn) reads whole sentences; one
+  with position embeddings (transformer, hf: its tokenizer's ``windows``) reads a sentence longer than its
+  ``max_length`` in the teacher's overlapping windows (``data.window_overlap`` words shared), all windows of a
+  sentence in its batch, each word taken from the one window that keeps it.
 - ``AspectTargets``: one row per aspect of a transfer example (multi-aspect classification): the student's
   (B, sum_a N_a) logits read as B*A rows of each aspect's slice (``taskdistil.teacher.aspects.aspect_rows``,
   padded to the widest label set), against the teacher's rows and the gold label of each aspect; the losses are the
@@ -25,6 +28,7 @@ import torch
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.evaluation import Evaluation
 from taskdistil.inference import batched_logits
+from taskdistil.progress import log
 from taskdistil.students.tokenizer import WordPieceTokenizer
 from taskdistil.tasks.words import encode_words
 from taskdistil.teacher.aspects import aspect_rows
@@ -66,11 +70,14 @@ class ExampleTargets:
 class WordTargets:
     def __init__(self, kind, data, teacher_labels, transfer, texts, tokenizer, store, too_long: str, placement):
         if not isinstance(tokenizer, WordPieceTokenizer):
-            raise ConfigError(f"task {kind.name!r}: students read words as the teacher's WordPiece sub-words "
-                              "(tokenizer: wordpiece), first sub-token per word")
+            raise ConfigError(f"task {kind.name!r}: students read words as sub-words (tokenizer: wordpiece, or an "
+                              "hf student's own), first sub-token per word")
         self.kind, self.data, self.tokenizer, self.store, self.placement = kind, data, tokenizer, store, placement
-        self.train = encode_words(tokenizer.backend, texts)  # one piece per sentence, in transfer order
-        self.dev = encode_words(tokenizer.backend, data.inputs("dev"))
+        window = tokenizer.max_length if tokenizer.windows else None  # None: whole sentences
+        self.train = encode_words(tokenizer.backend, texts, window, data.window_overlap)  # pieces in transfer order
+        self.dev = encode_words(tokenizer.backend, data.inputs("dev"), window, data.window_overlap)
+        if self.train.windowed or self.train.cut_words:
+            log(f"[distill] transfer set: {self.train.summary()} (max_length {window} sub-tokens)")
         stored = store.word_counts()
         if not np.array_equal(stored, np.asarray(self.train.words)):
             raise StageError("the annotations' words per sentence differ from the transfer set's; rerun "
@@ -80,15 +87,22 @@ class WordTargets:
         self.gold_words = [self.to_teacher[train_gold[row]] if row >= 0 else np.full(n, -1, np.int64)
                            for row, n in zip(np.asarray(transfer.labeled_rows), self.train.words)]
         self.dev_gold = data.gold("dev")
-        self.lengths = [len(p.ids) for p in self.train.pieces]
+        pieces = self.train.pieces
+        self.lengths = [max(len(pieces[p].ids) for p in ps) for ps in self.train.by_sentence]  # the widest window
+
+    def _pieces(self, idx: np.ndarray) -> list:
+        """The windows of the sentences ``idx``, in order (one per sentence unless it is read in windows)."""
+        return [self.train.pieces[p] for i in idx for p in self.train.by_sentence[i]]
 
     def inputs(self, idx: np.ndarray):
-        return tuple(map(self.placement.to, pad_ids([self.train.pieces[i].ids for i in idx], self.tokenizer.pad_id)))
+        return tuple(map(self.placement.to, pad_ids([p.ids for p in self._pieces(idx)], self.tokenizer.pad_id)))
 
     def rows(self, logits: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
-        """(B, T, C) per-token logits -> (words of the batch, C) at each word's first sub-token."""
-        batch = np.concatenate([np.full(len(self.train.pieces[i].positions), row) for row, i in enumerate(idx)])
-        position = np.concatenate([self.train.pieces[i].positions for i in idx])
+        """(windows, T, C) per-token logits -> (words of the batch, C) at each word's first sub-token in the window
+        that keeps it (the sentences' words in order)."""
+        kept = [p.positions[p.keep_start - p.start:p.keep_end - p.start] for p in self._pieces(idx)]
+        batch = np.concatenate([np.full(len(k), row) for row, k in enumerate(kept)])
+        position = np.concatenate(kept)
         return logits[torch.from_numpy(batch).to(logits.device), torch.from_numpy(position).to(logits.device)]
 
     def teacher(self, idx: np.ndarray) -> torch.Tensor:

@@ -25,11 +25,22 @@ STAGES = ("teacher", "transfer", "annotate", "distill", "export", "exam")
 
 def _prepare(config: RunConfig) -> Run:
     check_devices(config)  # an absent device fails before any work, naming its key
+    _check_heads(config)
     run = Run(config)
     if distributed.is_main():
         run.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run.dir / "config.yaml", dump_config(config))
     return run
+
+
+def _check_heads(config: RunConfig) -> None:
+    """A student kind without the head the task needs (a per-token head for tagging) fails before any work."""
+    from taskdistil.students.registry import check_head
+    from taskdistil.tasks import student_head, task_kind
+
+    head = student_head(task_kind(config.data.task))
+    for student in config.students:
+        check_head(student.kind, head, f"students.{student.name}.kind")
 
 
 def teacher_stage(run: Run, force: bool = False) -> dict:

@@ -48,6 +48,23 @@ class RunConfig(_Strict):
         check_external_students(self.students, self.teacher.external, self.data.task)
         return self
 
+    @model_validator(mode="after")
+    def _word_students_learn_logits(self) -> "RunConfig":
+        """Token tagging annotates the teacher's word logits only: no [CLS] states for Patient KD or representation
+        stages to learn."""
+        if self.data.task != "token_tagging":
+            return self
+        for student in self.students:
+            key = f"students.{student.name}"
+            if student.loss.pkd_weight:
+                raise ValueError(f"{key}.loss.pkd_weight: Patient KD (teacher [CLS] states) is not supported for "
+                                 "task 'token_tagging', whose annotations hold word logits only; set it to 0 (a "
+                                 "transformer or hf tagger learns the teacher's word logits)")
+            if any(stage.objective == "representation" for stage in student.stages or []):
+                raise ValueError(f"{key}.stages: objective 'representation' (teacher [CLS] states) is not supported "
+                                 "for task 'token_tagging', whose annotations hold word logits only")
+        return self
+
     @field_validator("exam")
     @classmethod
     def _no_fidelity_pairs(cls, v: ExamConfig, info: Any) -> ExamConfig:

@@ -14,10 +14,10 @@ from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.io import sha256_file
 from taskdistil.progress import log
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
-from taskdistil.students.registry import build_student
+from taskdistil.students.registry import build_student, check_head, reads_windows
 from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.students.vectors import read_vectors
-from taskdistil.tasks import task_kind
+from taskdistil.tasks import student_head, task_kind
 from taskdistil.teacher.model import Teacher
 
 # run: the pipeline's Run (its config and paths; not imported, the pipeline sits above this module)
@@ -38,6 +38,7 @@ def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: li
                                         student.min_freq, max_length)
     if task_kind(task).pairs:
         tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
+    tokenizer.windows = reads_windows(student.kind) and task_kind(task).unit == "word"
     return tokenizer
 
 
@@ -86,7 +87,7 @@ def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, 
     from the teacher's encoding of each vocabulary entry, word vectors or random)."""
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
                           pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
-                          head=HEADS[task_kind(run.config.data.task).unit],
+                          head=student_head(task_kind(run.config.data.task)),
                           **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
@@ -111,7 +112,8 @@ def transformer_student(run, student: StudentConfig, teacher: Teacher, tokenizer
     depth = bert_depth(teacher.model.config, f"teacher ({run.teacher_model_dir})")
     init, matched = student_layers(student, depth)
     model = TransformerStudent.from_teacher(teacher.model, init, pad_id=tokenizer.pad_id,
-                                            hidden_dropout=student.dropout, sep_id=teacher.sep_id)
+                                            hidden_dropout=student.dropout, sep_id=teacher.sep_id,
+                                            head=student_head(task_kind(run.config.data.task)))
     positions = model.config.bert["max_position_embeddings"]
     if tokenizer.max_length > positions:
         raise ConfigError(f"students.{student.name}.max_length: {tokenizer.max_length} tokens, but the teacher's "
@@ -132,7 +134,8 @@ def hf_student(run, student: StudentConfig, teacher: Teacher, tokenizer):
 
     key = f"students.{student.name}.checkpoint"
     model = HFEncoderStudent.from_checkpoint(student.checkpoint, len(teacher.labels), tokenizer.pad_id,
-                                             student.dropout, key, layers=student.layers, pooling=student.pooling)
+                                             student.dropout, key, layers=student.layers, pooling=student.pooling,
+                                             head=student_head(task_kind(run.config.data.task)))
     if tokenizer.pairs and getattr(model.encoder.config, "type_vocab_size", 0) > 1:  # pairs with token types
         try:
             model.config.sep_id = tokenizer.pair_separator()
@@ -157,8 +160,6 @@ def hf_student(run, student: StudentConfig, teacher: Teacher, tokenizer):
     return model, PatientKD(model, loss, weight, hidden_store(run, student, matched), matched)
 
 
-HEADS = {"example": "sequence", "word": "token", "aspect": "sequence"}  # the students' head for each task-kind unit
-WORD_LEVEL_KINDS = ("bilstm", "cnn")  # kinds with a per-token head (token_tagging)
 BUILDERS = {  # by student kind: (model, its Patient KD term or None)
     "bilstm": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
                                                                                  seed), None),
@@ -174,8 +175,5 @@ BUILDERS = {  # by student kind: (model, its Patient KD term or None)
 
 def build_student_model(run, student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
     """(the student of ``student.kind`` for the run's task kind, its Patient KD term or None)."""
-    unit = task_kind(run.config.data.task).unit
-    if unit == "word" and student.kind not in WORD_LEVEL_KINDS:
-        raise ConfigError(f"students.{student.name}.kind: task {run.config.data.task!r} takes students of kind "
-                          f"{' or '.join(WORD_LEVEL_KINDS)} (per-word heads); {student.kind!r} is not supported yet")
+    check_head(student.kind, student_head(task_kind(run.config.data.task)), f"students.{student.name}.kind")
     return BUILDERS[student.kind](run, student, teacher, tokenizer, seed)

@@ -142,10 +142,11 @@ def test_token_tagging_end_to_end(tmp_path, conll_data, tiny_teacher, capsys):
 
 
 def test_tagging_rejects_sentence_level_students(tmp_path, conll_data, tiny_teacher):
-    students = [{"name": "tf", "kind": "transformer", "layers": 1}]
+    students = [{"name": "st", "kind": "static"}]  # no per-token head
     config = load_config(_tagging_config(tmp_path, conll_data, tiny_teacher, students=students))
-    with pytest.raises(ConfigError, match="kind"):
+    with pytest.raises(ConfigError, match="students.st.kind: a 'static' student has no 'token' head"):
         run_all(config)
+    assert not (config.resolved_run_dir() / "teacher").exists()  # before any work
 
 
 def test_tagging_keys_belong_to_token_tagging(tmp_path, sst2_small, tiny_teacher):

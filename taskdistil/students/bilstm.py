@@ -40,6 +40,7 @@ class BiLSTMConfig:
 class BiLSTMStudent(nn.Module):
     config_class = BiLSTMConfig
     kind = "bilstm"
+    heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
 
     def __init__(self, config: BiLSTMConfig):
         super().__init__()

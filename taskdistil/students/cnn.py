@@ -38,6 +38,7 @@ class CNNConfig:
 class CNNStudent(nn.Module):
     config_class = CNNConfig
     kind = "cnn"
+    heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
 
     def __init__(self, config: CNNConfig):
         super().__init__()

@@ -3,6 +3,11 @@
     ids -> the checkpoint's encoder (``AutoModel``: embeddings, k layers, its pooler if it has one)
         -> pooled state -> dropout -> linear -> logits
 
+Token tagging (``head="token"``): the classifier reads every token's top-layer state instead, ``ids -> encoder ->
+dropout -> linear``: logits (B, T, C), scored at each word's first sub-token (the checkpoint's own sub-tokens);
+a sentence longer than ``max_length`` is read in overlapping windows of words (``windowed``;
+``taskdistil.tasks.words``).
+
 The pooled state is the pooler's output, else the [CLS] state (``pooling: cls``), or the mean of the top layer's
 token states (``pooling: mean``: for checkpoints pre-trained as mean-pooled sentence encoders, such as the
 embedded MiniLM-L6, whose [CLS] hardly varies between texts). ``layers: k`` keeps the checkpoint's first k layers
@@ -61,11 +66,14 @@ class HFEncoderConfig:
     dropout: float = 0.1  # before the classifier (the encoder keeps its checkpoint's dropout settings)
     sep_id: int | None = None  # sentence pairs with token types: type 1 after the first separator
     pooling: str = "cls"  # cls: the pooler's output, else the [CLS] state | mean: mean of the top layer's tokens
+    head: str = "sequence"  # sequence: logits (B, C) of the pooled state; token: logits (B, T, C) per token
 
 
 class HFEncoderStudent(nn.Module):
     config_class = HFEncoderConfig
     kind = "hf"
+    heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
+    windowed = True  # reads at most max_length tokens: word-level reading in windows (``taskdistil.tasks.words``)
 
     def __init__(self, config: HFEncoderConfig):
         super().__init__()
@@ -91,7 +99,7 @@ class HFEncoderStudent(nn.Module):
     @classmethod
     def from_checkpoint(cls, name: str, num_labels: int, pad_id: int, dropout: float = 0.1,
                         key: str = "checkpoint", sep_id: int | None = None, layers: int | None = None,
-                        pooling: str = "cls") -> "HFEncoderStudent":
+                        pooling: str = "cls", head: str = "sequence") -> "HFEncoderStudent":
         """The checkpoint's encoder weights (a local directory, a hub name or ``embedded:minilm-l6``) under a fresh
         classification head; ``layers``: keep its first k layers only."""
         from transformers import AutoModel
@@ -107,7 +115,8 @@ class HFEncoderStudent(nn.Module):
                                                    dtype=torch.float32)
         except (OSError, ValueError) as err:
             raise ConfigError(_cannot_load(key, name, err)) from None
-        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id, pooling))
+        model = cls(HFEncoderConfig(portable_config(pretrained.config), num_labels, pad_id, dropout, sep_id, pooling,
+                                    head))
         model.encoder.load_state_dict(pretrained.state_dict())
         return model
 
@@ -135,12 +144,17 @@ class HFEncoderStudent(nn.Module):
         out = self.encoder(**self._inputs(input_ids, attention_mask), output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
         layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
+        if self.config.head == "token":
+            return StudentOutput(logits=self.classifier(self.dropout(out.last_hidden_state)),  # (B, T, C)
+                                 layer_cls=layer_cls)
         pooled = _pooled(out, attention_mask, self.config.pooling)  # (B, H)
         return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
 
     def export_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Inference logits without the per-layer states (equal to ``forward(...).logits`` in eval mode)."""
         out = self.encoder(**self._inputs(input_ids, attention_mask))
+        if self.config.head == "token":
+            return self.classifier(out.last_hidden_state)  # (B, T, C)
         return self.classifier(_pooled(out, attention_mask, self.config.pooling))
 
 

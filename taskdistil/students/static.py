@@ -55,6 +55,7 @@ class StaticConfig:
 class StaticStudent(nn.Module):
     config_class = StaticConfig
     kind = "static"
+    heads = ("sequence",)  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
 
     def __init__(self, config: StaticConfig):
         super().__init__()

@@ -29,6 +29,9 @@ class _Truncating:
     max_length: int
     keep_last: bool = False  # keep the final special token ([SEP]) when truncating
     pairs: str | None = None  # sentence pairs encoded "joint" or "separate"; None: single sentences only
+    # word units (token tagging): a sentence longer than max_length is read in overlapping windows of words, as the
+    # teacher reads it (students with position embeddings); False: whole sentences (``taskdistil.tasks.words``)
+    windows: bool = False
 
     def encode(self, texts: Sequence[Example], too_long: TooLong = "truncate", where=None) -> list:
         """Id lists of ``texts``; of pairs: one list per pair ("joint") or a tuple of two lists ("separate")."""
@@ -60,8 +63,9 @@ class _Truncating:
         return True
 
     def _with_pairs(self, meta: dict) -> dict:
-        """A saved tokenizer's settings, with its pair mode if it has one (single-sentence ones stay as they were)."""
-        return {**meta, "pairs": self.pairs} if self.pairs else meta
+        """A saved tokenizer's settings, with its pair mode and word windows if it has them (others stay as they
+        were)."""
+        return {**meta, **({"pairs": self.pairs} if self.pairs else {}), **({"windows": True} if self.windows else {})}
 
     def _fit(self, ids: list[int], i: int, too_long: TooLong, where) -> list[int]:
         if not self._over(len(ids), i, too_long, where):
@@ -242,4 +246,5 @@ def load_student_tokenizer(model_dir: Path, meta: dict):
         raise ArtifactError(f"{model_dir}: unknown tokenizer kind {meta.get('kind')!r}; known: {sorted(kinds)}")
     tokenizer = kinds[meta["kind"]].load(model_dir, meta)
     tokenizer.pairs = meta.get("pairs")
+    tokenizer.windows = bool(meta.get("windows", False))
     return tokenizer

@@ -16,6 +16,12 @@ layer is covered by the logits):
 built, not with this module, so the student registry (and loading any saved student) stays light.
 Sentence pairs are read as the teacher reads them: ``[CLS] a [SEP] b [SEP]``, token types derived from
 the ids (``sep_id``; ``taskdistil.data.pairs``).
+
+Token tagging (``head="token"``, from a token-classification teacher: no pooler): the classifier (the teacher's
+token classifier, copied) reads every token's top-layer state, ``ids -> embeddings -> k layers -> dropout ->
+linear``: logits (B, T, C), scored at each word's first sub-token. Its positions end at ``max_length``, so a longer
+sentence is read in overlapping windows of words and rejoined as the teacher's are (``windowed``;
+``taskdistil.tasks.words``).
 """
 
 from __future__ import annotations
@@ -46,11 +52,14 @@ class TransformerConfig:
     pad_id: int = 0
     teacher_layers: list[int] = field(default_factory=list)  # 1-based teacher layer each student layer copies
     sep_id: int | None = None  # sentence pairs: token type 1 after the first separator (None: single sentences)
+    head: str = "sequence"  # sequence: logits (B, C) of the pooler's output; token: logits (B, T, C) per token
 
 
 class TransformerStudent(nn.Module):
     config_class = TransformerConfig
     kind = "transformer"
+    heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
+    windowed = True  # reads at most max_length tokens: word-level reading in windows (``taskdistil.tasks.words``)
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
@@ -58,7 +67,7 @@ class TransformerStudent(nn.Module):
 
         self.config = config
         bert_config = BertConfig(**config.bert)
-        self.bert = BertModel(bert_config, add_pooling_layer=True)
+        self.bert = BertModel(bert_config, add_pooling_layer=config.head == "sequence")
         head_dropout = bert_config.classifier_dropout
         self.dropout = nn.Dropout(bert_config.hidden_dropout_prob if head_dropout is None else head_dropout)
         self.classifier = nn.Linear(bert_config.hidden_size, config.num_labels)
@@ -69,7 +78,8 @@ class TransformerStudent(nn.Module):
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups top to bottom, for gradual unfreezing: classifier and pooler, layers k..1, embeddings."""
-        top = [*self.classifier.parameters(), *self.bert.pooler.parameters()]
+        pooler = [] if self.bert.pooler is None else list(self.bert.pooler.parameters())
+        top = [*self.classifier.parameters(), *pooler]
         layers = [list(layer.parameters()) for layer in reversed(self.bert.encoder.layer)]
         return [top, *layers, list(self.bert.embeddings.parameters())]
 
@@ -79,36 +89,42 @@ class TransformerStudent(nn.Module):
                         output_hidden_states=True)
         # hidden_states: the embeddings' output, then each layer's, (B, T, H) each
         layer_cls = torch.stack([h[:, 0] for h in out.hidden_states[1:]], dim=1)  # (B, k, H)
+        if self.config.head == "token":
+            return StudentOutput(logits=self.classifier(self.dropout(out.last_hidden_state)),  # (B, T, C)
+                                 layer_cls=layer_cls)
         pooled = out.pooler_output  # (B, H)
         return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
 
     @classmethod
     def from_teacher(cls, teacher_model: nn.Module, init_layers: list[int], pad_id: int | None = None,
-                     hidden_dropout: float | None = None, sep_id: int | None = None) -> "TransformerStudent":
+                     hidden_dropout: float | None = None, sep_id: int | None = None,
+                     head: str = "sequence") -> "TransformerStudent":
         """A student whose layer j is an exact copy of teacher layer ``init_layers[j]`` (1-based), with the
-        teacher's embeddings, pooler and classifier. ``teacher_model``: a HF ``BertForSequenceClassification``.
-        ``hidden_dropout`` replaces the teacher's hidden dropout (attention dropout stays the teacher's);
-        ``sep_id``: the teacher's separator, for sentence pairs."""
+        teacher's embeddings, pooler and classifier. ``teacher_model``: a HF ``BertForSequenceClassification``
+        (``head="token"``: ``BertForTokenClassification``, no pooler). ``hidden_dropout`` replaces the teacher's
+        hidden dropout (attention dropout stays the teacher's); ``sep_id``: the teacher's separator, for pairs."""
         teacher_config = teacher_model.config
         depth = bert_depth(teacher_config, "teacher")
         if not init_layers or any(not 1 <= layer <= depth for layer in init_layers):
             raise ConfigError(f"student layers must copy teacher layers 1..{depth}, got {list(init_layers)}")
         base, classifier = teacher_model.base_model, getattr(teacher_model, "classifier", None)
-        if getattr(base, "pooler", None) is None or not isinstance(classifier, nn.Linear):
-            raise ConfigError("a transformer student needs a teacher with a BERT pooler and a linear classifier "
-                              "(BertForSequenceClassification)")
+        pooled = head == "sequence"
+        if (pooled and getattr(base, "pooler", None) is None) or not isinstance(classifier, nn.Linear):
+            raise ConfigError("a transformer student needs a teacher with a linear classifier and, for sequence "
+                              "tasks, a BERT pooler (BertForSequenceClassification, BertForTokenClassification)")
         bert = {name: getattr(teacher_config, name) for name in BERT_FIELDS}
         bert["num_hidden_layers"] = len(init_layers)
         if hidden_dropout is not None:
             bert["hidden_dropout_prob"] = hidden_dropout
         if pad_id is None:
             pad_id = teacher_config.pad_token_id or 0
-        model = cls(TransformerConfig(bert, teacher_config.num_labels, pad_id, list(init_layers), sep_id))
+        model = cls(TransformerConfig(bert, teacher_config.num_labels, pad_id, list(init_layers), sep_id, head))
         # load_state_dict copies values: the student shares no storage with the teacher
         model.bert.embeddings.load_state_dict(base.embeddings.state_dict())
         for j, layer in enumerate(init_layers):
             model.bert.encoder.layer[j].load_state_dict(base.encoder.layer[layer - 1].state_dict())
-        model.bert.pooler.load_state_dict(base.pooler.state_dict())
+        if pooled:
+            model.bert.pooler.load_state_dict(base.pooler.state_dict())
         model.classifier.load_state_dict(classifier.state_dict())
         return model
 

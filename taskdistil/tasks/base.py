@@ -30,6 +30,11 @@ from taskdistil.evaluation import Evaluation
 
 Unit = Literal["example", "word", "aspect"]
 
+# The head every student puts on its encoder, by unit: "sequence" reads the pooled (B, H) state -> logits (B, C);
+# "token" reads every token's state (B, T, H) -> logits (B, T, C), scored at each word's first sub-token
+# (``taskdistil.tasks.words``). A student kind lists the heads it has (``heads``); the build checks it.
+STUDENT_HEADS: dict[str, str] = {"example": "sequence", "word": "token", "aspect": "sequence"}
+
 
 class TaskData(Protocol):
     """The three splits of a task and its label space (label names in id order: ``labels.labels``)."""
@@ -92,6 +97,11 @@ class TaskKind(Protocol):
     def predictions(self, outputs: Any, labels: Sequence[str], meta: dict | None = None) -> list:
         """What ``predict`` returns for ``outputs`` whose columns follow ``labels`` (label names); ``meta``: the
         label space's settings saved with the model (``label_meta``)."""
+
+
+def student_head(kind: TaskKind) -> str:
+    """The students' head for a task kind: ``STUDENT_HEADS`` of its unit."""
+    return STUDENT_HEADS[kind.unit]
 
 
 def label_meta(labels: Any) -> dict:

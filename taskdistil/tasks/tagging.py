@@ -92,6 +92,7 @@ class TaggedData:
     tags: dict[str, list[list[str]]]
     skipped: dict[str, int]  # empty sentences skipped per split
     repaired: dict[str, int]  # ill-formed tags (an I- starting a span) repaired by the conversion, per split
+    window_overlap: int = 8  # words shared by the windows of a sentence longer than a model reads (data.window_overlap)
 
     def notes(self) -> str:
         """What reading left out or repaired, for the log ("" if nothing)."""
@@ -132,7 +133,7 @@ class TokenTagging:
         labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
         splits = {name: Split(s.source, s.tokens, [], list(s.lines)) for name, s in read.items()}
         data = TaggedData(labels, tags=tags, skipped={n: s.empty_skipped for n, s in read.items()},
-                          repaired=repaired, **splits)
+                          repaired=repaired, window_overlap=d.window_overlap, **splits)
         for name in ("dev", "test"):
             data.gold(name)  # raises on an unseen tag, naming file and line
         if data.notes():
