@@ -89,7 +89,7 @@ def test_held_out_word_lists_are_written_as_words(tmp_path):
     assert summary["by_origin"]["unlabeled"] == 200 - len(rows)
 
 
-def test_tagging_run_annotates_unlabeled_sentences_per_word_and_students_learn_from_all(tmp_path, tiny_teacher):
+def test_tagging_run_annotates_unlabeled_and_augmented_sentences_and_students_learn_from_all(tmp_path, tiny_teacher):
     rng = random.Random(5)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -100,7 +100,8 @@ def test_tagging_run_annotates_unlabeled_sentences_per_word_and_students_learn_f
     path = _tagging_config(tmp_path, data_dir, tiny_teacher)
     tree = yaml.safe_load(open(path))
     tree["transfer"] = {"heldout": 0.0, "unlabeled": [{"path": "extra", "format": "conll"},
-                                                      {"path": "news.txt", "max_examples": 20}]}
+                                                      {"path": "news.txt", "max_examples": 20}],
+                        "augment": {"pos": "none", "n_iter": 2, "p_mask": 0.2, "p_ng": 0.3}}
     tree["exam"]["runtimes"] = ["torch"]
     for student in tree["students"]:
         student["train"]["epochs"] = 1
@@ -109,7 +110,7 @@ def test_tagging_run_annotates_unlabeled_sentences_per_word_and_students_learn_f
         assert main([stage, path]) == 0
     run_dir = tmp_path / "run"
     counts = read_json(run_dir / "transfer" / "summary.json")["by_origin"]
-    assert counts["labeled"] == 30 and counts["unlabeled"] > 40
+    assert counts["labeled"] == 30 and counts["unlabeled"] > 40 and counts["augmented"] > 20
     from taskdistil.teacher.word_store import open_logit_store
 
     ts = TransferSet(run_dir / "transfer")
@@ -119,3 +120,18 @@ def test_tagging_run_annotates_unlabeled_sentences_per_word_and_students_learn_f
     for name in ("bilstm", "cnn"):
         provenance = read_json(run_dir / "students" / name / "model" / "config.json")["provenance"]
         assert provenance["trained_on"] == len(ts) and provenance["transfer_origins"] == counts
+
+
+def test_augmented_tagging_rows_are_word_lists_without_gold_tags(tmp_path):
+    config = _tagging_transfer_config(tmp_path, {"augment": {"pos": "none", "n_iter": 4, "p_mask": 0.5,
+                                                             "p_ng": 0.0}})
+    summary = build_transfer_set(config, task_kind("token_tagging").load(config).train, tmp_path / "ts")
+    ts = TransferSet(tmp_path / "ts")
+    rows = ts.rows(0, len(ts))
+    augmented = [r for r in rows if r["origin"] == "augmented"]
+    assert summary["by_origin"]["augmented"] == len(augmented) > 0
+    for row in augmented:
+        parent = rows[row["parent"]]["words"]
+        assert len(row["words"]) == len(parent) and "[MASK]" in row["words"]
+        assert all(w in (p, "[MASK]") for w, p in zip(row["words"], parent))
+    assert list(ts.labeled_rows[2:]) == [-1] * len(augmented)  # the teacher tags them: no gold carried

@@ -213,7 +213,8 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
                                        "too_long": counts.too_long, "duplicates": dropped.get("duplicates", 0),
                                        "kept": kept})
         if augment is not None and not writer.full():
-            summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set())
+            summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set(),
+                                                    words=read is read_unlabeled_words)
         summary["capped"] = writer.full()
         if heldout:
             summary["heldout"] = {"file": HELDOUT, "share": transfer.heldout, "count": heldout.count}
@@ -244,15 +245,18 @@ def _counted(stream: Iterable, bar) -> Iterator:
         yield item
 
 
-def _augment_into(writer: _Writer, config: RunConfig, train: Split, seen: set[int]) -> dict:
-    from taskdistil.transfer.augment import augment_texts
+def _augment_into(writer: _Writer, config: RunConfig, train: Split, seen: set[int], words: bool = False) -> dict:
+    """Augmented copies of the labeled (or all) rows; word lists (``words``) are augmented word by word and carry no
+    gold tags (``labeled_row`` -1): the teacher tags every copy."""
+    from taskdistil.transfer.augment import augment_texts, augment_word_lists
 
     augment = config.transfer.augment
     if augment.pos_lexicon:
         augment = augment.model_copy(update={"pos_lexicon": config.data_file(augment.pos_lexicon)})
     parents = train.texts if augment.source == "labeled" else writer.texts_kept
     dropped: dict = {}
-    stream = ((text, parent) for parent, text in augment_texts(parents, augment, config.seed))
+    augmented = (augment_word_lists if words else augment_texts)(parents, augment, config.seed)
+    stream = ((text, parent) for parent, text in augmented)
     unique = _unique(stream, seen, dropped)
     kept = 0
     for text, parent in sample(unique, augment.max_examples, "random", config.seed + 1000):
