@@ -193,7 +193,8 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
     seen: set[int] = set()
     summary: dict = {"sources": [], "capped": False}
     heldout = _Heldout(out_dir, transfer.heldout, config.seed) if transfer.unlabeled and transfer.heldout else None
-    read = read_unlabeled_words if task_kind(config.data.task).unit == "word" else read_unlabeled
+    words = task_kind(config.data.task).unit == "word"  # sentences as word lists (token tagging)
+    read = read_unlabeled_words if words else read_unlabeled
     try:
         for i, text in enumerate(train.texts):  # labeled rows: all kept, duplicates too (each has its label)
             seen.add(text_key(text))
@@ -214,7 +215,7 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
                                        "kept": kept})
         if augment is not None and not writer.full():
             summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set(),
-                                                    words=read is read_unlabeled_words)
+                                                    words=words)
         summary["capped"] = writer.full()
         if heldout:
             summary["heldout"] = {"file": HELDOUT, "share": transfer.heldout, "count": heldout.count}
