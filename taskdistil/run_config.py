@@ -38,9 +38,6 @@ class RunConfig(_Strict):
             raise ValueError("unlabeled text for sentence pairs is not supported: transfer.unlabeled lists "
                              f"{len(v.unlabeled)} source(s); use augmentation (transfer.augment) to grow the "
                              "transfer set")
-        if data is not None and data.task == "token_tagging" and (v.unlabeled or v.augment is not None):
-            raise ValueError("task 'token_tagging' distils on its labeled training sentences for now: unlabeled "
-                             "text and augmentation are not supported yet")
         return v
 
     @model_validator(mode="after")

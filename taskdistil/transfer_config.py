@@ -12,13 +12,22 @@ from taskdistil.data_config import _Strict
 class UnlabeledSource(_Strict):
     """Unlabeled text for the transfer set (Tang et al. 2019; Mukherjee & Hassan Awadallah 2019).
 
-    ``path``: a .txt file (one example per line), a .jsonl/.csv/.tsv file (``column``), or
-    ``hf:NAME[:CONFIG][@SPLIT]``; relative paths resolve against the data directory.
+    ``path``: a .txt file (one example per line), a .jsonl/.csv/.tsv file (``column``), a CoNLL file (one token per
+    line, tags ignored: ``format: conll``), or ``hf:NAME[:CONFIG][@SPLIT]``; relative paths resolve against the data
+    directory. Word-level tasks (token tagging) read each example as words (``taskdistil.transfer.word_sources``):
+    a CoNLL sentence's tokens, or a text split by ``word_split``.
     """
 
     path: str
-    format: Literal["auto", "txt", "jsonl", "csv", "tsv"] = "auto"
-    column: str | int = Field("text", description="jsonl/csv/tsv/hf: the text column (name, or index without header)")
+    format: Literal["auto", "txt", "jsonl", "csv", "tsv", "conll"] = "auto"
+    column: str | int = Field("text", description="jsonl/csv/tsv/hf: the text column (name, or index without "
+                              "header); conll: the token column's 0-based index (a name: column 0)")
+    lang_prefix: Literal["auto", "strip", "keep"] = Field(
+        "auto", description="conll: a WikiANN 'xx:' language prefix on the tokens (auto: stripped when every token "
+        "of the first sentence has the same one)")
+    word_split: Literal["punct", "whitespace"] = Field(
+        "punct", description="word-level tasks, text sources: words are runs of letters/digits and single "
+        "punctuation marks (punct), or whitespace-separated (whitespace)")
     header: bool = Field(True, description="csv/tsv: the first row names the columns")
     clean_html: bool = Field(True, description="turn HTML line breaks and tags (e.g. IMDB's <br />) into spaces")
     split_sentences: bool = Field(False, description="split each document into sentences")

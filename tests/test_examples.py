@@ -43,3 +43,36 @@ def test_zoo_names_start_with_their_kind_and_every_recipe_has_three_seeds(shared
     assert all(s == {1, 2, 3} for s in seeds.values()), seeds
     kinds = {s.kind for s in config.students}
     assert kinds == {"bilstm", "cnn", "transformer", "hf"}
+
+
+TAGGING_EXAMPLES = ("nergrit.yaml", "posp.yaml", "terma.yaml", "wikiann_en.yaml")
+
+
+@pytest.mark.parametrize("name", TAGGING_EXAMPLES)
+def test_tagging_examples_read_their_data_and_transfer_sources(name, shared_data):
+    from itertools import islice
+
+    from taskdistil.tasks import task_kind
+    from taskdistil.transfer.word_sources import read_unlabeled_words
+
+    config = _validated(EXAMPLES_DIR / name, shared_data)
+    assert config.data.task == "token_tagging"
+    assert {s.kind for s in config.students} == {"bilstm", "cnn"}
+    assert config.teacher.train.epochs <= 3 and all(s.train.epochs <= 8 for s in config.students)  # 2-core CPU
+    data = task_kind("token_tagging").load(config)
+    assert data.labels.scheme == ("plain" if name == "posp.yaml" else "iob2")
+    assert not any(w.startswith(("en:", "id:")) for s in data.inputs("train")[:200] for w in s)
+    for source in config.transfer.unlabeled:
+        words = [w for w, _ in islice(read_unlabeled_words(source, config.data_source(source.path)), 50)]
+        assert len(words) == 50 and all(len(w) >= source.min_words for w in words)
+        assert not any(t.startswith("id:") for s in words for t in s)  # WikiANN's prefix stripped
+    if config.transfer.augment is not None:
+        assert Path(config.data_file(config.transfer.augment.pos_lexicon)).is_file()
+
+
+def test_nergrit_example_uses_wikiann_extra_and_news_as_unlabeled_transfer_data(shared_data):
+    config = _validated(EXAMPLES_DIR / "nergrit.yaml", shared_data)
+    paths = {s.path: s for s in config.transfer.unlabeled}
+    assert paths["wikiann/id/extra"].format == "conll"
+    assert "id-news-unlabeled/sentences.txt" in paths
+    assert all(s.max_examples for s in config.transfer.unlabeled)

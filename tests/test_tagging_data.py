@@ -307,3 +307,74 @@ def test_join_windows_concatenates_arrays():
     logits = [np.full((w.end - w.start, 3), k, dtype=np.float32) for k, w in enumerate(windows)]
     joined = join_windows(windows, logits)
     assert joined.shape == (6, 3) and list(joined[:, 0]) == [0, 0, 0, 1, 1, 1]
+
+
+# ---------------------------------------------------------------- bad input, as the task kind reads it
+
+def _load(tmp_path: Path, train_text: str, dev_text: str, **data):
+    import yaml
+
+    from taskdistil.config import load_config
+    from taskdistil.tasks import task_kind
+
+    for name, text in (("train.txt", train_text), ("dev.txt", dev_text)):
+        _write(tmp_path, name, text)
+    tree = {"data": {"task": "token_tagging", "dir": str(tmp_path), **{"train": "train.txt", "dev": "dev.txt",
+                                                                        "test": "dev.txt", **data}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(tree))
+    return task_kind("token_tagging").load(load_config(tmp_path / "c.yaml"))
+
+
+TRAIN = "Budi\tB-PER\nke\tO\nBali\tB-LOC\n\nAni\tB-PER\nLee\tI-PER\n"
+
+
+def test_dev_tag_outside_the_scheme_or_unseen_in_training_names_file_line_and_tag(tmp_path):
+    with pytest.raises(DataError, match=r"dev.txt, line 4: tag 'E-PER' is outside the iob2 scheme"):
+        _load(tmp_path, TRAIN, "a\tO\n\nb\tO\nc\tE-PER\n")
+    with pytest.raises(DataError, match=r"dev.txt, line 4: tag 'B-ORG' \(as iob2\) does not occur in the training"):
+        _load(tmp_path, TRAIN, "a\tO\n\nb\tO\nc\tB-ORG\n")
+    with pytest.raises(DataError, match=r"dev.txt, line 2: no tag"):
+        _load(tmp_path, TRAIN, "a\tO\nParis\n")
+
+
+def test_runs_of_blank_and_whitespace_lines_make_no_empty_sentence_and_empty_rows_are_counted(tmp_path, capsys):
+    data = _load(tmp_path, TRAIN.replace("\n\n", "\n\n \t \n\t\n\n\n"), "a\tO\n\n\n\n\nb\tB-LOC\n")
+    assert [len(s) for s in data.inputs("train")] == [3, 2] and data.dev.lines == [1, 6]
+    assert data.skipped == {"train": 0, "dev": 0, "test": 0}
+    _write(tmp_path, "t.jsonl", '{"tokens": [], "tags": []}\n{"tokens": ["a", "b"], "tags": ["B-PER", "O"]}\n'
+                                '{"tokens": "[]", "tags": "[]"}\n{"tokens": ["c"], "tags": ["B-LOC"]}\n')
+    capsys.readouterr()
+    data = _load(tmp_path, TRAIN, "a\tO\n", train="t.jsonl")
+    assert data.skipped["train"] == 2 and len(data.inputs("train")) == 2
+    assert "train: 2 empty sentence(s) skipped" in capsys.readouterr().err
+
+
+def test_mixed_iob1_iob2_training_file_fails_naming_both_lines(tmp_path):
+    with pytest.raises(DataError, match=r"mixed IOB1 and IOB2.*line 5 \('I-LOC'\).*line 1 \('B-PER'\)"):
+        _load(tmp_path, "a\tB-PER\nb\tI-PER\n\nc\tO\nd\tI-LOC\n", "a\tO\n")
+    assert _load(tmp_path, "a\tB-PER\nb\tI-PER\n\nc\tO\nd\tI-LOC\n", "a\tO\n", scheme="iob2").repaired["train"] == 1
+
+
+def test_token_list_rows_of_different_lengths_fail_at_load(tmp_path):
+    _write(tmp_path, "t.jsonl", '{"tokens": ["a"], "tags": ["B-PER"]}\n{"tokens": ["a", "b"], "tags": ["O"]}\n')
+    with pytest.raises(DataError, match=r"t.jsonl, line 2: 2 tokens but 1 tags"):
+        _load(tmp_path, TRAIN, "a\tO\n", train="t.jsonl")
+
+
+def test_sentence_longer_than_the_teacher_is_windowed_and_counted_in_the_log(tiny_teacher, capsys):
+    from transformers import AutoTokenizer
+
+    from taskdistil.teacher.words import encode_teacher_words
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_teacher))
+    long = ["extraordinarily"] * 12 + ["paris"]
+    capsys.readouterr()
+    encoding = encode_teacher_words(tokenizer, [long, ["a", "city"], long], 16, 2, "training split")
+    err = capsys.readouterr().err
+    assert "[teacher] training split: 3 sentences" in err and "2 sentences split into overlapping windows" in err
+    kept = [w for i in encoding.by_sentence[0] for w in range(encoding.pieces[i].keep_start,
+                                                              encoding.pieces[i].keep_end)]
+    assert kept == list(range(len(long)))  # every word predicted once: no gold tag truncated
+    assert all(len(p.ids) <= 16 for p in encoding.pieces)
+    encode_teacher_words(tokenizer, [["a", "city"]], 16, 2, "dev split")
+    assert capsys.readouterr().err == ""  # nothing windowed: nothing logged

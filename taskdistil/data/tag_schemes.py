@@ -94,7 +94,7 @@ def _iob1_or_iob2(tags: Sequence[Sequence[str]], where: Where, max_mixed: float)
             if opens:
                 kind = "iob1" if cur[0] == "I" else "iob2"
                 starts[kind] += 1
-                first.setdefault(kind, f"{_at(where, i, j)} ({tag!r})")
+                first.setdefault(kind, f"{word_at(where, i, j)} ({tag!r})")
             total += cur[0] == "B" or opens
             prev = cur
     if starts["iob1"] and starts["iob2"]:
@@ -116,12 +116,12 @@ def check_scheme(tags: Sequence[Sequence[str]], scheme: str, where: Where) -> No
         for j, tag in enumerate(sentence):
             if scheme == "plain":
                 if not tag.strip():
-                    raise DataError(f"{_at(where, i, j)}: empty tag")
+                    raise DataError(f"{word_at(where, i, j)}: empty tag")
                 continue
             parsed = split_tag(tag)
             if parsed is None or (parsed[0] != OUTSIDE and parsed[0] not in allowed):
                 shapes = ", ".join([OUTSIDE] + [f"{p}-TYPE" for p in allowed])
-                raise DataError(f"{_at(where, i, j)}: tag {tag!r} is outside the {scheme} scheme "
+                raise DataError(f"{word_at(where, i, j)}: tag {tag!r} is outside the {scheme} scheme "
                                 f"(allowed: {shapes}, or bare {'/'.join(allowed)})")
 
 
@@ -208,7 +208,7 @@ def label_list(types: Sequence[str], scheme: str) -> list[str]:
     return [OUTSIDE] + [join_tag(p, kind) for kind in types for p in _PREFIXES[scheme]]
 
 
-def _at(where: Where, i: int, j: int) -> str:
+def word_at(where: Where, i: int, j: int) -> str:
     """Location of word j of sentence i: ``where(i, j)`` when it takes a word index, else ``where(i)`` + word."""
     try:
         return where(i, j)

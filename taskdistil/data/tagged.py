@@ -3,8 +3,9 @@
 Formats
 - ``conll``: one token per line, columns separated by tabs (when the line holds a tab; a token may then contain
   spaces, as IndoNLU POSP's multi-word tokens do) or else by runs of whitespace; ``token_column`` and
-  ``tag_column`` are 0-based column indices (negative counts from the end). A blank line (or a run of them) ends a
-  sentence; ``-DOCSTART-`` lines are document separators and are skipped.
+  ``tag_column`` are 0-based column indices (negative counts from the end). A blank line (or a run of them; a line
+  of only whitespace counts as blank) ends a sentence, so runs of blank lines make no empty sentence; ``-DOCSTART-``
+  lines are document separators and are skipped.
 - ``csv`` / ``jsonl``: one sentence per row; the token and tag columns (names, or 0-based indices: for JSON lines
   the index of the key in the object) hold lists, as JSON arrays or Python-literal lists (parsed with ``json`` or
   ``ast.literal_eval``, never ``eval``). Numbers in a list are read as their text.

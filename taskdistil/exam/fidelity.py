@@ -48,6 +48,9 @@ def fidelity_key(run) -> str | None:
 def _read_heldout(path: Path) -> list:
     texts = []
     for line, row in jsonl_objects(path):
+        if isinstance(row.get("words"), list):  # a word-level task's sentence
+            texts.append(row["words"])
+            continue
         text = row.get("text")
         if not isinstance(text, (str, list)):
             raise DataError(f"{path}, line {line}: expected a 'text' string")

@@ -13,8 +13,8 @@ Metrics (``taskdistil.tasks.tagging_metrics``): span schemes: seqeval strict mic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from taskdistil.data.tag_schemes import (
     label_list,
     spans,
     training_scheme,
+    word_at,
 )
 from taskdistil.data.tagged import read_tagged
 from taskdistil.errors import DataError
@@ -59,10 +60,11 @@ class TagLabels:
         index = {tag: i for i, tag in enumerate(self.labels)}
         out = []
         for i, seq in enumerate(tags):
-            unknown = [t for t in seq if t not in index]
+            unknown = [j for j, t in enumerate(seq) if t not in index]
             if unknown:
-                raise DataError(f"{where(i)}: tag {unknown[0]!r} (as {self.scheme}) does not occur in the training "
-                                f"split; known tags: {list(self.labels)}")
+                j = unknown[0]
+                raise DataError(f"{word_at(where, i, j)}: tag {seq[j]!r} (as {self.scheme}) does not occur in the "
+                                f"training split; known tags: {list(self.labels)}")
             out.append(np.asarray([index[t] for t in seq], dtype=np.int64))
         return out
 
@@ -93,6 +95,7 @@ class TaggedData:
     skipped: dict[str, int]  # empty sentences skipped per split
     repaired: dict[str, int]  # ill-formed tags (an I- starting a span) repaired by the conversion, per split
     window_overlap: int = 8  # words shared by the windows of a sentence longer than a model reads (data.window_overlap)
+    locate: dict[str, Callable] = field(default_factory=dict)  # per split: (sentence, word) -> "file, line N"
 
     def notes(self) -> str:
         """What reading left out or repaired, for the log ("" if nothing)."""
@@ -104,7 +107,7 @@ class TaggedData:
         return getattr(self, split).texts
 
     def gold(self, split: str) -> list[np.ndarray]:
-        return self.labels.ids(self.tags[split], getattr(self, split).where)
+        return self.labels.ids(self.tags[split], self.locate.get(split) or getattr(self, split).where)
 
     def label_ids(self, split: str) -> list[np.ndarray]:
         return self.gold(split)
@@ -133,7 +136,8 @@ class TokenTagging:
         labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
         splits = {name: Split(s.source, s.tokens, [], list(s.lines)) for name, s in read.items()}
         data = TaggedData(labels, tags=tags, skipped={n: s.empty_skipped for n, s in read.items()},
-                          repaired=repaired, window_overlap=d.window_overlap, **splits)
+                          repaired=repaired, window_overlap=d.window_overlap,
+                          locate={n: s.where for n, s in read.items()}, **splits)
         for name in ("dev", "test"):
             data.gold(name)  # raises on an unseen tag, naming file and line
         if data.notes():

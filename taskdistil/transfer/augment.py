@@ -2,7 +2,9 @@
 
 Every example draws from a generator of its own, seeded by the run's seed and the example's text, so its
 copies do not depend on its position, on the other examples or on batching. The draws of one example are
-vectorised: all uniforms of its copies at once, every POS replacement in one ``np.searchsorted``.
+vectorised: all uniforms of its copies at once, every POS replacement in one ``np.searchsorted``. Sentences given
+as words (token tagging) are augmented word by word (``augment_word_lists``): positions and word counts are kept by
+masking and replacement, an n-gram is a contiguous span of words, and no gold tag goes with a copy.
 """
 
 from __future__ import annotations
@@ -80,9 +82,34 @@ class Augmenter:
 
     def copies(self, p: Prepared, k: int, rng: np.random.Generator) -> list[str]:
         """k augmented versions of one sentence (duplicates included)."""
-        n = len(p.words)
-        if n == 0 or k == 0:
+        if len(p.words) == 0 or k == 0:
             return [p.text] * k
+        words, changed, lo, hi = self._draw(p, k, rng)
+        pieces = words + _separators(p, changed)
+        return ["".join(pieces[r, lo[r]:hi[r]].tolist()).strip() for r in range(k)]
+
+    def word_copies(self, p: Prepared, k: int, rng: np.random.Generator) -> list[list[str]]:
+        """k augmented versions of a sentence given as words (duplicates included): a masked or replaced word
+        stays one word in its place; an n-gram copy is a contiguous span of the words."""
+        if len(p.words) == 0 or k == 0:
+            return [p.words.tolist() for _ in range(k)]
+        words, _, lo, hi = self._draw(p, k, rng)
+        return [words[r, lo[r]:hi[r]].tolist() for r in range(k)]
+
+    def augment_words(self, tagged: TaggedText, rng: np.random.Generator) -> list[list[str]]:
+        """Up to n_iter distinct copies of one sentence given as words, none equal to it."""
+        copies = self.word_copies(self.prepare(tagged), self.config.n_iter, rng)
+        seen, out = {tuple(tagged.tokens)}, []
+        for copy in copies:
+            if tuple(copy) not in seen:
+                seen.add(tuple(copy))
+                out.append(copy)
+        return out
+
+    def _draw(self, p: Prepared, k: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(k, n) words of k copies after masking / replacement, (k, n) which changed, each copy's span [lo, hi)."""
+        n = len(p.words)
         u = rng.random((k, n))
         words = np.tile(p.words, (k, 1))
         masked = u < self.p_mask
@@ -96,8 +123,7 @@ class Augmenter:
                 changed = masked.copy()
                 changed[rows, cols] = True
         lo, hi = self._windows(n, k, rng)
-        pieces = words + _separators(p, changed)
-        return ["".join(pieces[r, lo[r]:hi[r]].tolist()).strip() for r in range(k)]
+        return words, changed, lo, hi
 
     def _windows(self, n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Token span [lo, hi) of each copy: with p_ng a random n-gram, n ~ U{1..min(ngram_max, n)}; else all."""
@@ -128,9 +154,35 @@ def augment_texts(texts: Sequence[str | tuple[str, str]], config: AugmentConfig,
     yield from _stream(examples, dict(zip(sentences, tagged)), augmenter, seed, desc)
 
 
-def example_rng(seed: int, example: Example) -> np.random.Generator:
-    """The example's own generator: a function of the seed and its text(s) only."""
-    key = example if isinstance(example, str) else "\x1e".join(example) + "\x1epair"
+def augment_word_lists(sentences: Sequence[Sequence[str]], config: AugmentConfig, seed: int,
+                       desc: str | None = "augmentation") -> Iterator[tuple[int, list[str]]]:
+    """``augment_texts`` for sentences given as words (word-level tasks: token tagging). Yields (index of the parent,
+    augmented word list). The words are the units: masking and POS-guided replacement change a word, never its
+    position or the number of words (a replacement is one vocabulary word, even if it holds a space); an n-gram copy
+    is a contiguous span of the words. POS tags come per word (``Tagger.tag_words``: spaCy runs on the given words,
+    the lexicon looks each one up). No gold tags go with a copy: the teacher tags every augmented sentence."""
+    sentences = [tuple(s) for s in sentences]
+    tagger = make_tagger(config)
+    if not tagger.has_tags and config.p_pos > 0:
+        _log(f"augment: pos 'none': POS-guided replacement disabled, p_pos {config.p_pos} ignored (those words kept)")
+    tagged = tagger.tag_words(sentences, f"{desc}: tagging ({tagger.name})" if desc else None)
+    augmenter = Augmenter(PosVocabulary.from_tagged(tagged) if tagger.has_tags else None, config)
+    bar = progress(len(sentences), desc or "augmentation", unit="sentence", enabled=desc is not None)
+    try:
+        for i, (words, parent) in enumerate(zip(sentences, tagged)):
+            for copy in augmenter.augment_words(parent, example_rng(seed, list(words))):
+                yield i, copy
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def example_rng(seed: int, example: Example | list[str]) -> np.random.Generator:
+    """The example's own generator: a function of the seed and its text(s) (or words) only."""
+    if isinstance(example, list):
+        key = "\x1f".join(example) + "\x1ewords"
+    else:
+        key = example if isinstance(example, str) else "\x1e".join(example) + "\x1epair"
     digest = np.frombuffer(hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest(), dtype=np.uint32)
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, *digest.tolist()])
 

@@ -7,7 +7,8 @@ dropped. A source's ``max_examples`` keeps the first ones or a uniform sample (r
 run's seed, written in source order). ``summary.json`` beside the set counts everything by origin and source
 and holds a length histogram (words) per origin. A sentence pair is one example (its row's ``text`` is the list
 ``[a, b]``; its words are both texts' words), a duplicate only if both texts match. A sentence of a word-level
-task (token tagging) is its list of words (the row's ``words``).
+task (token tagging) is its list of words (the row's ``words``): unlabeled sources are then read as words
+(``taskdistil.transfer.word_sources``: CoNLL tokens with the tags ignored, or texts split into words).
 
 A share ``transfer.heldout`` of the unique unlabeled texts (chosen by a seeded hash of each text, so the choice
 does not depend on order) is set aside in ``heldout.jsonl`` before any source's sampling: never annotated, never
@@ -31,6 +32,7 @@ from taskdistil.data import Split
 from taskdistil.data.pairs import Example, sentences
 from taskdistil.io import write_json
 from taskdistil.progress import progress
+from taskdistil.tasks import task_kind
 from taskdistil.transfer.sources import SourceCounts, read_unlabeled
 from taskdistil.transfer.store import (
     EXAMPLES,
@@ -42,6 +44,7 @@ from taskdistil.transfer.store import (
     SUMMARY,
     TransferSet,
 )
+from taskdistil.transfer.word_sources import read_unlabeled_words
 
 LENGTH_BINS = (1, 3, 6, 11, 21, 41, 81, 161)  # histogram bin starts, in words: 1-2, 3-5, ..., 161+
 
@@ -118,8 +121,9 @@ class _Heldout:
         self.salt = f"{seed}\x1f".encode()
         self.count = 0
 
-    def held_out(self, text: Example) -> bool:
-        normal = "\x1f".join(" ".join(t.split()) for t in sentences([text])).encode()
+    def held_out(self, text: Example | list[str]) -> bool:
+        normal = (" ".join(text) if isinstance(text, list) else
+                  "\x1f".join(" ".join(t.split()) for t in sentences([text]))).encode()
         digest = hashlib.blake2b(self.salt + normal, digest_size=8).digest()
         return int.from_bytes(digest, "little") < self.threshold
 
@@ -127,7 +131,8 @@ class _Heldout:
         """The (text, where) items not held out; the held-out ones are written."""
         for text, where in items:
             if self.held_out(text):
-                self.fh.write(json.dumps({"text": text, "where": where}, ensure_ascii=False) + "\n")
+                row = {"words" if isinstance(text, list) else "text": text, "where": where}
+                self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 self.count += 1
             else:
                 yield text, where
@@ -188,13 +193,15 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
     seen: set[int] = set()
     summary: dict = {"sources": [], "capped": False}
     heldout = _Heldout(out_dir, transfer.heldout, config.seed) if transfer.unlabeled and transfer.heldout else None
+    words = task_kind(config.data.task).unit == "word"  # sentences as word lists (token tagging)
+    read = read_unlabeled_words if words else read_unlabeled
     try:
         for i, text in enumerate(train.texts):  # labeled rows: all kept, duplicates too (each has its label)
             seen.add(text_key(text))
             writer.add(text, "labeled", train.where(i), labeled_row=i)
         for number, source in enumerate(transfer.unlabeled):
             counts, dropped, kept = SourceCounts(), {}, 0
-            stream = read_unlabeled(source, config.data_source(source.path), counts)
+            stream = read(source, config.data_source(source.path), counts)
             with progress(None, f"reading {source.path}", unit="ex") as bar:
                 unique = _unique(_counted(stream, bar), seen if transfer.dedup else set(), dropped)
                 unique = heldout.others(unique) if heldout else unique
@@ -207,7 +214,8 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
                                        "too_long": counts.too_long, "duplicates": dropped.get("duplicates", 0),
                                        "kept": kept})
         if augment is not None and not writer.full():
-            summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set())
+            summary["augmentation"] = _augment_into(writer, config, train, seen if transfer.dedup else set(),
+                                                    words=words)
         summary["capped"] = writer.full()
         if heldout:
             summary["heldout"] = {"file": HELDOUT, "share": transfer.heldout, "count": heldout.count}
@@ -238,15 +246,18 @@ def _counted(stream: Iterable, bar) -> Iterator:
         yield item
 
 
-def _augment_into(writer: _Writer, config: RunConfig, train: Split, seen: set[int]) -> dict:
-    from taskdistil.transfer.augment import augment_texts
+def _augment_into(writer: _Writer, config: RunConfig, train: Split, seen: set[int], words: bool = False) -> dict:
+    """Augmented copies of the labeled (or all) rows; word lists (``words``) are augmented word by word and carry no
+    gold tags (``labeled_row`` -1): the teacher tags every copy."""
+    from taskdistil.transfer.augment import augment_texts, augment_word_lists
 
     augment = config.transfer.augment
     if augment.pos_lexicon:
         augment = augment.model_copy(update={"pos_lexicon": config.data_file(augment.pos_lexicon)})
     parents = train.texts if augment.source == "labeled" else writer.texts_kept
     dropped: dict = {}
-    stream = ((text, parent) for parent, text in augment_texts(parents, augment, config.seed))
+    augmented = (augment_word_lists if words else augment_texts)(parents, augment, config.seed)
+    stream = ((text, parent) for parent, text in augmented)
     unique = _unique(stream, seen, dropped)
     kept = 0
     for text, parent in sample(unique, augment.max_examples, "random", config.seed + 1000):

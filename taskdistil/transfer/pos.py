@@ -51,6 +51,7 @@ class Tagger:
 
     def __init__(self) -> None:
         self._cache: dict[str, TaggedText] = {}
+        self._word_cache: dict[tuple[str, ...], TaggedText] = {}
 
     def tag(self, texts: Sequence[str], desc: str | None = None) -> list[TaggedText]:
         """The texts tagged, in order; a progress bar over the texts not yet cached (none if ``desc`` is None)."""
@@ -68,6 +69,28 @@ class Tagger:
     def _tag_new(self, texts: list[str]) -> Iterable[TaggedText]:
         raise NotImplementedError
 
+    def tag_words(self, sentences: Sequence[Sequence[str]], desc: str | None = None) -> list[TaggedText]:
+        """Sentences given as words (word-level tasks), tagged word by word: the words are the tokens, never split
+        or merged (``text`` is the words joined by spaces); each distinct sentence once."""
+        keys = [tuple(words) for words in sentences]
+        new = [k for k in dict.fromkeys(keys) if k not in self._word_cache]
+        if new:
+            bar = progress(len(new), desc or "tagging", unit="sentence", enabled=desc is not None)
+            try:
+                for words, tagged in zip(new, self._tag_new_words(new), strict=True):
+                    self._word_cache[words] = tagged
+                    bar.update(1)
+            finally:
+                bar.close()
+        return [self._word_cache[k] for k in keys]
+
+    def _tag_new_words(self, sentences: list[tuple[str, ...]]) -> Iterable[TaggedText]:
+        raise NotImplementedError
+
+
+def _words_text(words: tuple[str, ...], tags: Sequence[str | None]) -> TaggedText:
+    return TaggedText(" ".join(words), words, tuple(tags), tuple([" "] * (len(words) - 1) + [""]) if words else ())
+
 
 class SpacyTagger(Tagger):
     """Tokens and fine-grained tags (``tag_``; ``pos_`` for pipelines with a morphologizer only) from spaCy."""
@@ -82,6 +105,13 @@ class SpacyTagger(Tagger):
     def _tag_new(self, texts: list[str]) -> Iterator[TaggedText]:
         for doc in self.nlp.pipe(texts, batch_size=self.batch_size):
             yield _from_doc(doc, self.attribute)
+
+    def _tag_new_words(self, sentences: list[tuple[str, ...]]) -> Iterator[TaggedText]:
+        from spacy.tokens import Doc
+
+        docs = (Doc(self.nlp.vocab, words=list(words)) for words in sentences)  # spaCy's tokenizer not run
+        for words, doc in zip(sentences, self.nlp.pipe(docs, batch_size=self.batch_size)):
+            yield _words_text(words, [getattr(t, self.attribute) or None for t in doc])
 
 
 class LexiconTagger(Tagger):
@@ -98,6 +128,10 @@ class LexiconTagger(Tagger):
             tokens, spaces = split_words(text)
             tags = tuple(self.lexicon.get(t.lower()) for t in tokens)
             yield TaggedText(text, tokens, tags, spaces)
+
+    def _tag_new_words(self, sentences: list[tuple[str, ...]]) -> Iterator[TaggedText]:
+        for words in sentences:
+            yield _words_text(words, [self.lexicon.get(w.lower()) for w in words])
 
 
 def spacy_tagger(model_name: str, batch_size: int = 256) -> SpacyTagger:

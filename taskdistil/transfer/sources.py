@@ -1,4 +1,6 @@
-"""Unlabeled text sources, streamed: .txt (one example per line), .jsonl/.csv/.tsv columns, ``hf:`` datasets.
+"""Unlabeled text sources, streamed: .txt (one example per line), .jsonl/.csv/.tsv columns, CoNLL files (tags
+ignored, ``taskdistil.data.conll_words``; a sentence's words joined by spaces), ``hf:`` datasets. Word-level tasks
+read them as word lists through ``taskdistil.transfer.word_sources``.
 
 Each example comes with where it was read (file and line, or dataset row), so an error or a transfer-set
 row can always be traced back. Optional cleaning (HTML breaks/tags), sentence splitting and word-count
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskdistil.config import UnlabeledSource
+from taskdistil.data.conll_words import conll_sentences
 from taskdistil.data.readers import jsonl_objects, load_hf_dataset
 from taskdistil.errors import DataError
 
@@ -92,6 +95,9 @@ def _documents(source: UnlabeledSource, resolved: str) -> Iterator[tuple[str, st
     try:
         if kind == "txt":
             yield from _txt_documents(path)
+        elif kind == "conll":  # a sentence-level task reads a CoNLL sentence as its words joined by spaces
+            for words, where in conll_sentences(path, conll_column(source), source.lang_prefix):
+                yield " ".join(words), where
         elif kind == "jsonl":
             yield from _jsonl_documents(path, source.column)
         else:
@@ -102,12 +108,21 @@ def _documents(source: UnlabeledSource, resolved: str) -> Iterator[tuple[str, st
         raise DataError(f"{path}: {err}") from None
 
 
+def conll_column(source: UnlabeledSource) -> int:
+    """The token column of a CoNLL source: ``column`` if an index, else 0."""
+    column = source.column
+    if isinstance(column, int):
+        return column
+    return int(column) if column.lstrip("-").isdigit() else 0
+
+
 def _format_of(path: Path) -> str:
     suffix = path.suffix.lower()
-    kinds = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+    kinds = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
+             ".conll": "conll", ".conllu": "conll", ".iob": "conll", ".bio": "conll"}
     if suffix not in kinds:
         raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; set the source's format "
-                        "(txt, jsonl, csv, tsv)")
+                        "(txt, jsonl, csv, tsv, conll)")
     return kinds[suffix]
 
 

@@ -24,7 +24,7 @@ OFFSETS = "offsets.npy"
 ORIGINS = "origins.npy"
 LABELED_ROWS = "labeled_rows.npy"
 SUMMARY = "summary.json"
-HELDOUT = "heldout.jsonl"  # unlabeled texts set aside for the exam's fidelity (``{"text", "where"}`` rows)
+HELDOUT = "heldout.jsonl"  # unlabeled texts set aside for the exam's fidelity (``{"text"|"words", "where"}`` rows)
 ORIGIN_NAMES = ("labeled", "unlabeled", "augmented")
 
 
