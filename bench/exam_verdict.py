@@ -123,6 +123,16 @@ def main_worktree(work: Path) -> Path:
     return tree
 
 
+def _drop_new_defaults(run_dir: Path) -> None:
+    """Let the old code read students saved by this one: drop the ``head`` setting (added with token tagging) where
+    it holds its default, the only behaviour the old code had."""
+    for path in run_dir.glob("export/*/model/config.json"):
+        meta = json.loads(path.read_text())
+        if meta.get("model", {}).get("head") == "sequence":
+            del meta["model"]["head"]
+            path.write_text(json.dumps(meta, indent=2))
+
+
 def compare(before: dict, after: dict, recorded: dict, predictions: dict) -> dict:
     rows_b = {m["label"]: m for m in before["models"]}
     rows_a = {m["label"]: m for m in after["models"]}
@@ -147,6 +157,8 @@ def speed(work: Path, before_code: Path, data_dir: Path, task: str = "smsa") -> 
         if run_dir.exists():
             shutil.rmtree(run_dir)
         shutil.copytree(work / "run", run_dir, ignore=shutil.ignore_patterns("exam", "report.*"))
+        if side == "before":
+            _drop_new_defaults(run_dir)
         args = ["exam", str(config), "--set", f"run_dir={run_dir}"]
         load_start = round(os.getloadavg()[0], 1)
         if side == "before":
