@@ -34,6 +34,7 @@ from taskdistil.student_config import (
     Ramp,
     StageConfig,
     StudentConfig,
+    representation_stages,
     scheduled,
 )
 from taskdistil.teacher_config import EMBEDDED_TEACHER, AnnotateConfig, TeacherConfig
@@ -46,5 +47,6 @@ __all__ = [
     "AnnotateConfig", "AugmentConfig", "ConfigError", "DataConfig", "Device", "ExamConfig", "FidelityConfig",
     "LossConfig", "Precision", "Ramp", "RunConfig", "StageConfig", "StudentConfig", "TeacherConfig", "TrainConfig",
     "TransferConfig", "UnlabeledSource",
-    "apply_override", "check_inputs_exist", "dump_config", "load_config", "parse_override", "scheduled",
+    "apply_override", "check_inputs_exist", "dump_config", "load_config", "parse_override", "representation_stages",
+    "scheduled",
 ]

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskdistil.errors import ConfigError
+from taskdistil.hf_checkpoint import resolve_checkpoint
 from taskdistil.run_config import RunConfig
 from taskdistil.student_config import StudentConfig
 from taskdistil.teacher_config import EMBEDDED_TEACHER
@@ -140,8 +141,6 @@ def check_inputs_exist(config: RunConfig) -> None:
             raise ConfigError(f"{key}: unknown embedded model {name!r}, allowed: {EMBEDDED_TEACHER!r}")
         if name != EMBEDDED_TEACHER and not _looks_like_path(name):
             continue
-        from taskdistil.teacher.model import resolve_checkpoint
-
         path = Path(resolve_checkpoint(name, key))
         if not path.is_dir():
             raise ConfigError(f"{key}: no such directory: {name}")

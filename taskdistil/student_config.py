@@ -318,3 +318,9 @@ def _stage_over(stage: Any, student_train: dict) -> Any:
     if train is None or isinstance(train, dict):
         stage = {**stage, "train": {**student_train, **(train or {})}}
     return stage
+
+
+def representation_stages(student: StudentConfig) -> list[tuple[str, StageConfig]]:
+    """(config key of its teacher_layer, stage) of each representation stage of ``student``."""
+    return [(f"students.{student.name}.stages.{i}.teacher_layer", stage)
+            for i, stage in enumerate(student.stages or []) if stage.objective == "representation"]

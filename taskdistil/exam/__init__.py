@@ -39,18 +39,18 @@ from taskdistil.exam.verdict import add_fidelity, add_verdicts
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json, sha256_json, write_json
+from taskdistil.progress import log
+from taskdistil.student_key import student_settings
 from taskdistil.tasks import task_kind
 
 if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
+    from taskdistil.run_dir import Run
 
 REFERENCE_NAME = "bert-base-reference"
 PREDICTIONS = "predictions.json"  # every scored row's predicted label ids (test set, fidelity set)
 
 
 def _log(message: str) -> None:
-    from taskdistil.pipeline import log
-
     log(f"[exam] {message}")
 
 
@@ -81,8 +81,6 @@ def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
 
 def _quality_groups(run: "Run") -> dict[str, list[str]]:
     """Students trained with the same recipe (all settings but name and seed) form one group."""
-    from taskdistil.pipeline import student_settings
-
     groups: dict[str, list[str]] = {}
     for s in run.config.students:
         groups.setdefault(sha256_json(student_settings(s, exclude=("name", "seed"))), []).append(s.name)

@@ -40,6 +40,7 @@ from torch import nn
 
 from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ArtifactError, ConfigError
+from taskdistil.hf_checkpoint import quiet_transformers, resolve_checkpoint
 from taskdistil.pooling import masked_mean
 from taskdistil.students.output import StudentOutput
 
@@ -71,9 +72,7 @@ class HFEncoderStudent(nn.Module):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
-        from taskdistil.teacher.model import _quiet_transformers
-
-        _quiet_transformers()
+        quiet_transformers()
         self.config = config
         hf_config = AutoConfig.for_model(**config.encoder)
         self.encoder = AutoModel.from_config(hf_config).float()  # weights: from_checkpoint or the saved student
@@ -155,8 +154,6 @@ def _pooled(out, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
 
 def resolve_name(name: str, key: str = "checkpoint") -> str:
     """A checkpoint name as ``from_pretrained`` takes it: ``embedded:minilm-l6`` -> its package directory."""
-    from taskdistil.teacher.model import resolve_checkpoint
-
     try:
         return resolve_checkpoint(name, key)
     except ArtifactError as err:
@@ -183,9 +180,8 @@ def checkpoint_tokenizer(name: str, max_length: int, key: str = "checkpoint"):
     from transformers import AutoTokenizer
 
     from taskdistil.students.tokenizer import HFTokenizer
-    from taskdistil.teacher.model import _quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(resolve_name(name, key), trust_remote_code=False)
     except (OSError, ValueError) as err:
