@@ -36,8 +36,8 @@ def check_external_students(students: list, external: bool, task: str) -> None:
                          f"{task!r} ({what}) is not supported for external teachers yet")
     for s in students if external else []:
         needs = ("kind 'transformer' (built from the teacher's layers)" if s.kind == "transformer" else
-                 "embeddings 'model2vec' (the teacher encodes each vocabulary entry)" if s.embeddings == "model2vec"
-                 else
+                 "embeddings 'model2vec' (the teacher encodes each vocabulary entry)"
+                 if getattr(s, "embeddings", None) == "model2vec" else
                  "loss.pkd_weight (Patient KD on the teacher's states)" if s.loss.pkd_weight else
                  "a representation stage (the teacher's states)" if any(
                      stage.objective == "representation" for stage in s.stages or []) else None)

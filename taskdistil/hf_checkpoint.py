@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from taskdistil.errors import ArtifactError
 from taskdistil.teacher_config import EMBEDDED_TEACHER
@@ -30,3 +31,8 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def looks_like_path(name: str) -> bool:
+    """A checkpoint name that is a local path (not a hub name)."""
+    return name.startswith(("/", "./", "../", "~")) or os.path.sep in name and Path(name).exists()

@@ -196,7 +196,6 @@ def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str 
 
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
     from taskdistil.distill import distill_student
-    from taskdistil.hf_checkpoint import resolve_checkpoint
 
     c = run.config
     # unset optional settings (seed: inherit the run's) leave keys of earlier runs as they were
@@ -205,18 +204,21 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
                   "annotations": run.completed_key(run.annotate_dir),
                   "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
                   "data": run.data_reading()}
-    if student.vectors:
-        key_inputs["vectors"] = source_fingerprint(c.data_file(student.vectors))
-    checkpoint = Path(resolve_checkpoint(student.checkpoint)) if student.checkpoint else None
-    if checkpoint is not None and checkpoint.is_dir():  # a local or embedded hf checkpoint: its files, not its path
-        key_inputs["checkpoint"] = sha256_json([(str(p.relative_to(checkpoint)), sha256_file(p))
-                                                for p in sorted(checkpoint.rglob("*")) if p.is_file()])
+    for key, path in student.input_files(c.data_file).items():  # word vectors, a local hf checkpoint: contents
+        key_inputs[key] = _content_fingerprint(Path(path))
 
     def body(stage_dir: Path) -> dict:
         return distill_student(run, student, stage_dir)
 
     return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force,
                      every_rank=True)
+
+
+def _content_fingerprint(path: Path) -> str:
+    """A file's content hash; a directory's: the hash of its files' names and content hashes."""
+    if not path.is_dir():
+        return source_fingerprint(str(path))
+    return sha256_json([(str(p.relative_to(path)), sha256_file(p)) for p in sorted(path.rglob("*")) if p.is_file()])
 
 
 def export_stage(run: Run, name: str, force: bool = False) -> dict:

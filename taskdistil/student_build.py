@@ -31,7 +31,7 @@ def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: li
         from taskdistil.students.hf_encoder import checkpoint_tokenizer
 
         tokenizer = checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
-    elif student.tokenizer == "wordpiece":
+    elif getattr(student, "tokenizer", "wordpiece") == "wordpiece":  # transformer: the teacher's
         tokenizer = WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
     else:
         tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,

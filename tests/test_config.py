@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskdistil.config import DATA_DIR_ENV, RunConfig, StudentConfig, load_config
+from taskdistil.config import DATA_DIR_ENV, RunConfig, load_config, student_config
 from taskdistil.errors import ConfigError
 
 TSV = "sentence\tlabel\na fine film\t1\na dull film\t0\n"
@@ -258,7 +258,7 @@ def test_word_tokenizer_with_default_svd_embeddings_is_refused(tmp_path):
     message = config_error(write_config(tmp_path, tree), data_dir=str(data))
     assert "students.0.embeddings" in message and "wordpiece" in message
     with pytest.raises(ValueError):
-        StudentConfig(tokenizer="word")
+        student_config(tokenizer="word")
 
 
 def test_duplicate_student_names_are_refused(tmp_path):
