@@ -132,6 +132,11 @@ class StudentBase(_Strict):
     NULL_IS_DEFAULT: ClassVar[tuple[str, ...]] = ()
     # Extra words for the unknown-key error of a key of another kind: {key: why this kind has none}.
     KEY_HINTS: ClassVar[dict[str, str]] = {}
+    # How the kind reads a sentence pair: "separate" (siamese: each text encoded alone, taskdistil.students.pairs)
+    # or "joint" (one sequence with token types, as the teacher reads it).
+    PAIRS: ClassVar[str] = "separate"
+    # Whether the kind has a per-token head (word-level task kinds: token tagging).
+    WORD_HEADS: ClassVar[bool] = False
 
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
     recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
@@ -181,6 +186,18 @@ class StudentBase(_Strict):
         """Files or directories the student reads besides the run's (their contents go into its stage key), by
         key; ``data_file`` resolves a path against the data directory. None here."""
         return {}
+
+    def build_tokenizer(self, teacher_tokenizer, texts: list, max_length: int):
+        """The student's tokenizer (``taskdistil.students.tokenizer``) for ``texts`` (the transfer set's examples):
+        here the teacher's WordPiece vocabulary."""
+        from taskdistil.students.tokenizer import WordPieceTokenizer
+
+        return WordPieceTokenizer.from_teacher(teacher_tokenizer, max_length)
+
+    def teacher_model_need(self) -> str | None:
+        """What of this student needs the teacher's model beyond its outputs (its layers, its encoder), or None
+        (an external teacher gives outputs only). Patient KD and representation stages: checked for every kind."""
+        return None
 
     def check_files(self) -> None:
         """ConfigError naming the key of an input this student names that cannot be read (checked with the run's

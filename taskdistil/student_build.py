@@ -8,14 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from taskdistil.config import StudentConfig
-from taskdistil.data.pairs import Example, sentences
+from taskdistil.config import STUDENT_CONFIGS, StudentConfig
+from taskdistil.data.pairs import Example
 from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.io import sha256_file
 from taskdistil.progress import log
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student
-from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.students.vectors import read_vectors
 from taskdistil.tasks import task_kind
 from taskdistil.teacher.model import Teacher
@@ -24,20 +23,11 @@ from taskdistil.teacher.model import Teacher
 
 
 def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[Example], task: str):
-    """The student's tokenizer; for sentence pairs, encoding each text alone (siamese bilstm/cnn) or a pair as one
-    sequence (transformer, hf)."""
-    max_length = student.max_length or teacher.max_length
-    if student.kind == "hf":  # its own: the checkpoint's tokenizer
-        from taskdistil.students.hf_encoder import checkpoint_tokenizer
-
-        tokenizer = checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
-    elif getattr(student, "tokenizer", "wordpiece") == "wordpiece":  # transformer: the teacher's
-        tokenizer = WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
-    else:
-        tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,
-                                        student.min_freq, max_length)
+    """The student's tokenizer (its kind builds it); for sentence pairs, encoding each text alone (siamese
+    bilstm/cnn) or a pair as one sequence (transformer, hf): the kind's ``PAIRS``."""
+    tokenizer = student.build_tokenizer(teacher.tokenizer, transfer_texts, student.max_length or teacher.max_length)
     if task_kind(task).pairs:
-        tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
+        tokenizer.pairs = student.PAIRS
     return tokenizer
 
 
@@ -158,7 +148,6 @@ def hf_student(run, student: StudentConfig, teacher: Teacher, tokenizer):
 
 
 HEADS = {"example": "sequence", "word": "token", "aspect": "sequence"}  # the students' head for each task-kind unit
-WORD_LEVEL_KINDS = ("bilstm", "cnn")  # kinds with a per-token head (token_tagging)
 BUILDERS = {  # by student kind: (model, its Patient KD term or None)
     "bilstm": lambda run, student, teacher, tokenizer, seed: (embedding_student(run, student, teacher, tokenizer,
                                                                                  seed), None),
@@ -175,7 +164,8 @@ BUILDERS = {  # by student kind: (model, its Patient KD term or None)
 def build_student_model(run, student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
     """(the student of ``student.kind`` for the run's task kind, its Patient KD term or None)."""
     unit = task_kind(run.config.data.task).unit
-    if unit == "word" and student.kind not in WORD_LEVEL_KINDS:
+    if unit == "word" and not student.WORD_HEADS:
+        kinds = [kind for kind, settings in STUDENT_CONFIGS.items() if settings.WORD_HEADS]
         raise ConfigError(f"students.{student.name}.kind: task {run.config.data.task!r} takes students of kind "
-                          f"{' or '.join(WORD_LEVEL_KINDS)} (per-word heads); {student.kind!r} is not supported yet")
+                          f"{' or '.join(kinds)} (per-word heads); {student.kind!r} is not supported yet")
     return BUILDERS[student.kind](run, student, teacher, tokenizer, seed)

@@ -2,12 +2,13 @@
 
 Each kind's class lives beside its student (``taskdistil.students.<kind>_config``) over the keys every student
 shares (``taskdistil.student_base``); a key of another kind fails naming the key. A new kind is its config module
-plus one line in ``STUDENT_CONFIGS`` (and one in ``taskdistil.students.registry`` for its model).
+plus one line in ``STUDENT_CONFIGS`` (and one in ``taskdistil.students.registry`` for its model, one in
+``taskdistil.student_build.BUILDERS`` for building it from the teacher).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Tag, TypeAdapter
 
@@ -42,12 +43,9 @@ def student_kind(value: Any) -> Any:
     return getattr(value, "kind", None)
 
 
-StudentConfig = Annotated[
-    Annotated[BiLSTMStudentConfig, Tag("bilstm")] | Annotated[CNNStudentConfig, Tag("cnn")]
-    | Annotated[TransformerStudentConfig, Tag("transformer")] | Annotated[HFStudentConfig, Tag("hf")]
-    | Annotated[StaticStudentConfig, Tag("static")],
-    Discriminator(student_kind),
-]
+# The union of STUDENT_CONFIGS' classes, each tagged with its kind.
+StudentConfig = Annotated[Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in STUDENT_CONFIGS.items())],
+                          Discriminator(student_kind)]
 _STUDENT = TypeAdapter(StudentConfig)
 
 
@@ -70,7 +68,7 @@ def unknown_student_key(kind: str, key: str) -> str:
     names = [repr(k) for k in kinds]
     owners = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     owned = f"{key} is a setting of kind {owners} students (this one is {kind!r})"
-    return f"unknown key: {hint} ({owned})" if hint else f"unknown key: {owned}"
+    return f"unknown key: {hint}; {owned}" if hint else f"unknown key: {owned}"
 
 
 __all__ = [

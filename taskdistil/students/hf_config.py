@@ -34,6 +34,7 @@ class HFStudentConfig(StudentBase):
 
     NULL_IS_DEFAULT = ("layer_map", "pooling", "train")
     KEY_HINTS = dict.fromkeys(TABLE_KEYS, "kind 'hf' uses its checkpoint's own tokenizer and embeddings")
+    PAIRS = "joint"
 
     kind: Literal["hf"] = "hf"
     checkpoint: str | None = Field(None, description="the student's Hugging Face encoder checkpoint, a local "
@@ -67,6 +68,12 @@ class HFStudentConfig(StudentBase):
                              "directory or a hub name)")
         check_layer_map_length(self.layer_map, self.layers)
         return self
+
+    def build_tokenizer(self, teacher_tokenizer, texts: list, max_length: int):
+        """Its own: the checkpoint's fast tokenizer."""
+        from taskdistil.students.hf_files import checkpoint_tokenizer
+
+        return checkpoint_tokenizer(self.checkpoint, max_length, f"students.{self.name}.checkpoint")
 
     def input_files(self, data_file) -> dict[str, Any]:
         """A local or embedded checkpoint's directory (a hub name: none; its name is in the key)."""

@@ -45,6 +45,20 @@ class TableStudentConfig(StudentBase):
             raise ValueError("loss.pkd_weight (Patient KD) needs kind 'transformer' or 'hf'")
         return self
 
+    def build_tokenizer(self, teacher_tokenizer, texts: list, max_length: int):
+        """The teacher's WordPiece vocabulary, or a word vocabulary of ``texts`` (``tokenizer: word``)."""
+        if self.tokenizer == "wordpiece":
+            return super().build_tokenizer(teacher_tokenizer, texts, max_length)
+        from taskdistil.data.pairs import sentences
+        from taskdistil.students.tokenizer import WordTokenizer
+
+        return WordTokenizer.build(list(sentences(texts)), self.lowercase, self.max_vocab, self.min_freq, max_length)
+
+    def teacher_model_need(self) -> str | None:
+        if self.embeddings == "model2vec":
+            return "embeddings 'model2vec' (the teacher encodes each vocabulary entry)"
+        return None
+
     def input_files(self, data_file) -> dict[str, Any]:
         return {"vectors": data_file(self.vectors)} if self.vectors else {}
 

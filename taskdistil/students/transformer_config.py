@@ -44,6 +44,7 @@ class TransformerStudentConfig(StudentBase):
 
     NULL_IS_DEFAULT = ("layers", "init_layers", "layer_map", "train")
     KEY_HINTS = dict.fromkeys(TABLE_KEYS, "kind 'transformer' uses the teacher's WordPiece vocabulary and embeddings")
+    PAIRS = "joint"
 
     kind: Literal["transformer"] = "transformer"
     layers: int = Field(TRANSFORMER_DEFAULTS["layers"], ge=1, description="number of layers k")
@@ -55,6 +56,9 @@ class TransformerStudentConfig(StudentBase):
         "from under Patient KD: 'skip' (default: every N/k-th), 'last' (the k-1 below the top) or a list of k-1 "
         "numbers")
     train: TrainConfig = TRANSFORMER_TRAIN
+
+    def teacher_model_need(self) -> str | None:
+        return "kind 'transformer' (built from the teacher's layers)"
 
     @field_validator("init_layers", "layer_map", mode="before")
     @classmethod
