@@ -23,17 +23,12 @@ from taskdistil.data.pairs import SINGLE_SENTENCE, Example
 from taskdistil.errors import ArtifactError
 from taskdistil.inference import batched_logits, softmax
 from taskdistil.io import load_tensors, read_json, save_tensors, write_json
+from taskdistil.model_files import CONFIG, STUDENT_FORMAT, TEACHER_META, TEACHER_TOKENIZER, WEIGHTS
 from taskdistil.tasks import task_kind
 from taskdistil.train.batching import pad_ids_numpy
 
 if TYPE_CHECKING:
     from torch import nn
-
-STUDENT_FORMAT = "taskdistil-student"
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
-TEACHER_META = "taskdistil.json"  # marks a teacher directory (HF files beside it)
-TEACHER_TOKENIZER = "tokenizer.json"
 
 
 def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[str], task: str,

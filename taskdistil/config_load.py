@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskdistil.errors import ConfigError
+from taskdistil.hf_checkpoint import looks_like_path
 from taskdistil.run_config import RunConfig
-from taskdistil.student_config import StudentConfig
+from taskdistil.student_config import STUDENT_CONFIGS, default_student, unknown_student_key
 from taskdistil.teacher_config import EMBEDDED_TEACHER
 
 DATA_DIR_ENV = "TASKDISTIL_DATA"
@@ -21,10 +21,17 @@ DATA_DIR_ENV = "TASKDISTIL_DATA"
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     lines = [f"invalid configuration in {origin}:"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc, student_kind = _without_kind_tag(e["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
         kind = e["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and student_kind and len(loc) == 3:
+            msg = unknown_student_key(student_kind, str(loc[2]))
+        elif kind == "extra_forbidden":
             msg = "unknown key"
+        elif kind == "union_tag_invalid" and loc[:1] == ("students",):
+            key, msg = f"{key}.kind", f"got {e['ctx']['tag']!r}, allowed: {_choices(STUDENT_CONFIGS)}"
+        elif kind == "union_tag_not_found" and loc[:1] == ("students",):
+            msg = f"expected a mapping of student settings (got {e.get('input')!r})"
         elif kind == "missing":
             msg = "required key is missing"
         elif kind == "literal_error":
@@ -36,6 +43,18 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
             msg = f"{e['msg']} (got {e.get('input')!r})"
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)
+
+
+def _without_kind_tag(loc: tuple) -> tuple[tuple, str | None]:
+    """(the location without the student kind pydantic puts after ``students.N``, that kind or None)."""
+    if len(loc) > 2 and loc[0] == "students" and loc[2] in STUDENT_CONFIGS:
+        return loc[:2] + loc[3:], loc[2]
+    return loc, None
+
+
+def _choices(names) -> str:
+    quoted = [repr(n) for n in names]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -88,7 +107,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None, data_dir: 
     for text in overrides or []:
         key_path, value = parse_override(text)
         if key_path[0] == "students" and "students" not in tree:
-            tree["students"] = [StudentConfig().model_dump()]
+            tree["students"] = [{"name": default_student().name}]
         apply_override(tree, key_path, value)
     data = tree.setdefault("data", {}) if isinstance(tree.get("data", {}), dict) else tree.get("data")
     if isinstance(data, dict):
@@ -128,37 +147,16 @@ def check_inputs_exist(config: RunConfig) -> None:
     if outputs and not Path(config.data_file(outputs)).is_file():
         raise ConfigError(f"teacher.outputs: file not found: {config.data_file(outputs)}")
     teacher = config.teacher.tokenizer_from if config.teacher.external else config.teacher.model
-    if not teacher.startswith("embedded:") and _looks_like_path(teacher) and not Path(teacher).exists():
+    if not teacher.startswith("embedded:") and looks_like_path(teacher) and not Path(teacher).exists():
         raise ConfigError(f"{_teacher_key(config)}: no such directory: {teacher}")
     if teacher.startswith("embedded:") and teacher != EMBEDDED_TEACHER:
         raise ConfigError(f"{_teacher_key(config)}: unknown embedded model {teacher!r}, allowed: {EMBEDDED_TEACHER!r}")
-    for student in config.students:  # hf students' checkpoints: embedded or local paths (else: hub names)
-        if student.checkpoint is None:
-            continue
-        key, name = f"students.{student.name}.checkpoint", student.checkpoint
-        if name.startswith("embedded:") and name != EMBEDDED_TEACHER:
-            raise ConfigError(f"{key}: unknown embedded model {name!r}, allowed: {EMBEDDED_TEACHER!r}")
-        if name != EMBEDDED_TEACHER and not _looks_like_path(name):
-            continue
-        from taskdistil.teacher.model import resolve_checkpoint
-
-        path = Path(resolve_checkpoint(name, key))
-        if not path.is_dir():
-            raise ConfigError(f"{key}: no such directory: {name}")
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"{key}: {name} is not a Hugging Face checkpoint (no config.json)")
-        depth = json.loads((path / "config.json").read_text()).get("num_hidden_layers")
-        if student.layers is not None and isinstance(depth, int) and student.layers > depth:
-            raise ConfigError(f"students.{student.name}.layers: {student.layers}, but the checkpoint {name} has "
-                              f"{depth} layers")
+    for student in config.students:  # e.g. an hf student's checkpoint
+        student.check_files()
 
 
 def _teacher_key(config: RunConfig) -> str:
     return "teacher.tokenizer_from" if config.teacher.external else "teacher.model"
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or os.path.sep in name and Path(name).exists()
 
 
 def dump_config(config: RunConfig) -> str:

@@ -41,12 +41,13 @@ from torch import nn
 
 from taskdistil import distributed
 from taskdistil.artifact import save_student
-from taskdistil.config import StageConfig, StudentConfig, scheduled
+from taskdistil.config import StageConfig, StudentConfig, representation_stages, scheduled
 from taskdistil.devices import log_placement, student_placement
 from taskdistil.distill_targets import TARGETS
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
 from taskdistil.losses import DistillLoss, HardCE, HardDistillation, RepresentationLoss
+from taskdistil.progress import log
 from taskdistil.student_build import build_student_model, build_tokenizer, hidden_store
 from taskdistil.tasks import label_meta, load_task_data, task_kind
 from taskdistil.teacher.external import load_teacher, stored_targets, teacher_objective
@@ -58,7 +59,7 @@ from taskdistil.train.loop import Evaluation, FitResult, fit
 from taskdistil.transfer.store import ORIGIN_NAMES, TransferSet
 
 if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
+    from taskdistil.run_dir import Run
 
 
 def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict:
@@ -239,7 +240,6 @@ def _reached_groups(model: nn.Module, trained: nn.Module, loss_fn, idx: np.ndarr
 def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher, data) -> dict:
     """{stage number: (teacher state name, HiddenStore, the teacher's dev states (N_dev, H))} of the
     representation stages; the dev states are computed here, once, while the teacher is loaded."""
-    from taskdistil.pipeline import representation_stages
     from taskdistil.teacher.annotate import sorted_states, state_name, teacher_states
 
     stages = representation_stages(student)
@@ -259,8 +259,6 @@ def _representation_targets(run: "Run", student: StudentConfig, teacher: Teacher
 
 def _log_stage(student: StudentConfig, number: int, stage: StageConfig, targets: dict,
               unfreezing: GradualUnfreezing | None) -> None:
-    from taskdistil.pipeline import log
-
     what = ""
     if stage.objective == "representation":
         from taskdistil.teacher.annotate import parse_state

@@ -35,12 +35,10 @@ def check_external_students(students: list, external: bool, task: str) -> None:
         raise ValueError("an external teacher (teacher.outputs or teacher.command) gives one output per text: task "
                          f"{task!r} ({what}) is not supported for external teachers yet")
     for s in students if external else []:
-        needs = ("kind 'transformer' (built from the teacher's layers)" if s.kind == "transformer" else
-                 "embeddings 'model2vec' (the teacher encodes each vocabulary entry)" if s.embeddings == "model2vec"
-                 else
-                 "loss.pkd_weight (Patient KD on the teacher's states)" if s.loss.pkd_weight else
-                 "a representation stage (the teacher's states)" if any(
-                     stage.objective == "representation" for stage in s.stages or []) else None)
+        needs = s.teacher_model_need() or (
+            "loss.pkd_weight (Patient KD on the teacher's states)" if s.loss.pkd_weight else
+            "a representation stage (the teacher's states)" if any(
+                stage.objective == "representation" for stage in s.stages or []) else None)
         if needs:
             raise ValueError(f"students.{s.name}: {needs} needs a teacher model, and an external teacher "
                              "(teacher.outputs or teacher.command) gives outputs only: use kind bilstm, cnn or hf "

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 from taskdistil import distributed
-from taskdistil.config import RunConfig, StageConfig, StudentConfig, dump_config
+from taskdistil.config import RunConfig, StudentConfig, dump_config
 from taskdistil.devices import annotate_placement, check_devices, placement_keys
 from taskdistil.errors import StageError
 from taskdistil.io import atomic_write_text, read_json, sha256_file, sha256_json
 from taskdistil.progress import log
 from taskdistil.run_dir import Run, source_fingerprint
+from taskdistil.student_config import representation_stages
+from taskdistil.student_key import student_settings
 
 STAGES = ("teacher", "transfer", "annotate", "distill", "export", "exam")
 
@@ -186,12 +188,6 @@ def teacher_hidden_layers(run: Run) -> list:
     return sorted_states(layers)
 
 
-def representation_stages(student: StudentConfig) -> list[tuple[str, StageConfig]]:
-    """(config key of its teacher_layer, stage) of each representation stage of ``student``."""
-    return [(f"students.{student.name}.stages.{i}.teacher_layer", stage)
-            for i, stage in enumerate(student.stages or []) if stage.objective == "representation"]
-
-
 def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str | None:
     """Why the stored shards cannot be used (failed checksum, missing file, other layers), or None."""
     from taskdistil.errors import ArtifactError
@@ -209,27 +205,8 @@ def _annotation_damage(stage_dir: Path, layers: list[int] | None = None) -> str 
     return None
 
 
-# Student settings added after runs existed: left out of stage keys while unset (None), so that the
-# keys of those runs stay as they were. loss.pkd_weight likewise while 0.
-ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "transfer_origins", "checkpoint",
-                          "token_weights", "sif_a", "hidden_layer")
-
-
-def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> dict:
-    """A student's settings as a stage key holds them: ``exclude`` left out, and ``omit_unset`` and the
-    added settings left out while they are None."""
-    unset = [k for k in (*omit_unset, *ADDED_STUDENT_SETTINGS) if getattr(student, k) is None]
-    spec: dict = dict.fromkeys((*exclude, *unset, "device"), True)  # a run moves between devices
-    if not student.loss.pkd_weight:
-        spec["loss"] = {"pkd_weight"}
-    if student.stages and all(stage.teacher_pooling is None for stage in student.stages):
-        spec["stages"] = {"__all__": {"teacher_pooling"}}  # added after multi-stage runs existed
-    return student.model_dump(mode="json", exclude=spec)
-
-
 def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict:
     from taskdistil.distill import distill_student
-    from taskdistil.teacher.model import resolve_checkpoint
 
     c = run.config
     # unset optional settings (seed: inherit the run's) leave keys of earlier runs as they were
@@ -238,18 +215,21 @@ def distill_stage(run: Run, student: StudentConfig, force: bool = False) -> dict
                   "annotations": run.completed_key(run.annotate_dir),
                   "teacher_weights": _teacher_fingerprint(run), "dev": run.data_fingerprint("dev"),
                   "data": run.data_reading()}
-    if student.vectors:
-        key_inputs["vectors"] = source_fingerprint(c.data_file(student.vectors))
-    checkpoint = Path(resolve_checkpoint(student.checkpoint)) if student.checkpoint else None
-    if checkpoint is not None and checkpoint.is_dir():  # a local or embedded hf checkpoint: its files, not its path
-        key_inputs["checkpoint"] = sha256_json([(str(p.relative_to(checkpoint)), sha256_file(p))
-                                                for p in sorted(checkpoint.rglob("*")) if p.is_file()])
+    for key, path in student.input_files(c.data_file).items():  # word vectors, a local hf checkpoint: contents
+        key_inputs[key] = _content_fingerprint(Path(path))
 
     def body(stage_dir: Path) -> dict:
         return distill_student(run, student, stage_dir)
 
     return run.stage(f"distill:{student.name}", run.student_dir(student.name), key_inputs, body, force,
                      every_rank=True)
+
+
+def _content_fingerprint(path: Path) -> str:
+    """A file's content hash; a directory's: the hash of its files' names and content hashes."""
+    if not path.is_dir():
+        return source_fingerprint(str(path))
+    return sha256_json([(str(p.relative_to(path)), sha256_file(p)) for p in sorted(path.rglob("*")) if p.is_file()])
 
 
 def export_stage(run: Run, name: str, force: bool = False) -> dict:

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from taskdistil.data_config import DataConfig, _Strict
 from taskdistil.exam_config import ExamConfig
 from taskdistil.external_config import check_external_students
-from taskdistil.student_config import StudentConfig
+from taskdistil.student_config import StudentConfig, default_student
 from taskdistil.teacher_config import AnnotateConfig, TeacherConfig
 from taskdistil.train_config import Device
 from taskdistil.transfer_config import TransferConfig
@@ -27,7 +27,7 @@ class RunConfig(_Strict):
     teacher: TeacherConfig = TeacherConfig()
     transfer: TransferConfig = TransferConfig()
     annotate: AnnotateConfig = AnnotateConfig()
-    students: list[StudentConfig] = Field(default_factory=lambda: [StudentConfig()], min_length=1)
+    students: list[StudentConfig] = Field(default_factory=lambda: [default_student()], min_length=1)
     exam: ExamConfig = ExamConfig()
 
     @field_validator("transfer")

@@ -9,13 +9,12 @@ import torch
 from torch import nn
 
 from taskdistil.config import StudentConfig
-from taskdistil.data.pairs import Example, sentences
+from taskdistil.data.pairs import Example
 from taskdistil.errors import ArtifactError, ConfigError, StageError
 from taskdistil.io import sha256_file
 from taskdistil.progress import log
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.registry import build_student, check_head, reads_windows
-from taskdistil.students.tokenizer import WordPieceTokenizer, WordTokenizer
 from taskdistil.students.vectors import read_vectors
 from taskdistil.tasks import student_head, task_kind
 from taskdistil.teacher.model import Teacher
@@ -24,20 +23,11 @@ from taskdistil.teacher.model import Teacher
 
 
 def build_tokenizer(student: StudentConfig, teacher: Teacher, transfer_texts: list[Example], task: str):
-    """The student's tokenizer; for sentence pairs, encoding each text alone (siamese bilstm/cnn) or a pair as one
-    sequence (transformer, hf)."""
-    max_length = student.max_length or teacher.max_length
-    if student.kind == "hf":  # its own: the checkpoint's tokenizer
-        from taskdistil.students.hf_encoder import checkpoint_tokenizer
-
-        tokenizer = checkpoint_tokenizer(student.checkpoint, max_length, f"students.{student.name}.checkpoint")
-    elif student.tokenizer == "wordpiece":
-        tokenizer = WordPieceTokenizer.from_teacher(teacher.tokenizer, max_length)
-    else:
-        tokenizer = WordTokenizer.build(list(sentences(transfer_texts)), student.lowercase, student.max_vocab,
-                                        student.min_freq, max_length)
+    """The student's tokenizer (its kind builds it); for sentence pairs, encoding each text alone (siamese
+    bilstm/cnn) or a pair as one sequence (transformer, hf): the kind's ``PAIRS``."""
+    tokenizer = student.build_tokenizer(teacher.tokenizer, transfer_texts, student.max_length or teacher.max_length)
     if task_kind(task).pairs:
-        tokenizer.pairs = "joint" if student.kind in ("transformer", "hf") else "separate"
+        tokenizer.pairs = student.PAIRS
     tokenizer.windows = reads_windows(student.kind) and task_kind(task).unit == "word"
     return tokenizer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskdistil.config import DATA_DIR_ENV, RunConfig, StudentConfig, load_config
+from taskdistil.config import DATA_DIR_ENV, RunConfig, load_config, student_config
 from taskdistil.errors import ConfigError
 
 TSV = "sentence\tlabel\na fine film\t1\na dull film\t0\n"
@@ -258,7 +258,7 @@ def test_word_tokenizer_with_default_svd_embeddings_is_refused(tmp_path):
     message = config_error(write_config(tmp_path, tree), data_dir=str(data))
     assert "students.0.embeddings" in message and "wordpiece" in message
     with pytest.raises(ValueError):
-        StudentConfig(tokenizer="word")
+        student_config(tokenizer="word")
 
 
 def test_duplicate_student_names_are_refused(tmp_path):
@@ -284,6 +284,64 @@ def test_partial_student_train_section_keeps_student_defaults(tmp_path):
     assert cfg.students[0].train.learning_rate == pytest.approx(1e-3)
     assert cfg.students[0].train.grad_clip == pytest.approx(5.0)
 
+
+
+# -- one settings class per student kind ----------------------------------------------------
+
+@pytest.mark.parametrize("student, key, owners", [
+    ({"kind": "cnn", "hidden_size": 10}, "hidden_size", "kind 'bilstm' students (this one is 'cnn')"),
+    ({"kind": "bilstm", "filter_widths": [2]}, "filter_widths", "kind 'cnn' students (this one is 'bilstm')"),
+    ({"kind": "static", "pooling": "max"}, "pooling", "kind 'bilstm' and 'hf' students (this one is 'static')"),
+    ({"kind": "transformer", "lowercase": False}, "lowercase", "kind 'bilstm', 'cnn' and 'static' students"),
+    ({"recipe": "pkd-skip", "num_filters": 5}, "num_filters", "(this one is 'transformer')"),  # the recipe's kind
+])
+def test_a_key_of_another_kind_names_the_key_and_its_kinds(tmp_path, student, key, owners):
+    data = make_data(tmp_path / "data")
+    message = config_error(write_config(tmp_path, minimal(students=[{"name": "a", **student}])), data_dir=str(data))
+    assert f"students.0.{key}: unknown key" in message and f"{key} is a setting of " in message
+    assert owners in message
+
+
+def test_a_key_of_another_kind_in_an_override_names_the_key(tmp_path):
+    data = make_data(tmp_path / "data")
+    tree = minimal(students=[{"name": "c", "kind": "cnn"}])
+    message = config_error(write_config(tmp_path, tree), ["students.c.fc_dim=64"], data_dir=str(data))
+    assert "students.0.fc_dim: unknown key: fc_dim is a setting of kind 'bilstm' students" in message
+
+
+def test_unknown_kind_lists_the_kinds(tmp_path):
+    data = make_data(tmp_path / "data")
+    message = config_error(write_config(tmp_path, minimal(students=[{"name": "a", "kind": "lstm"}])),
+                           data_dir=str(data))
+    assert "students.0.kind: got 'lstm', allowed: 'bilstm', 'cnn', 'transformer', 'hf' or 'static'" in message
+
+
+def test_each_kind_validates_to_its_own_class():
+    from taskdistil.config import STUDENT_CONFIGS
+    from taskdistil.student_build import BUILDERS
+    from taskdistil.students.registry import STUDENT_KINDS
+
+    assert set(STUDENT_CONFIGS) == set(STUDENT_KINDS) == set(BUILDERS)  # a kind: one line in each registry
+    for kind, cls in STUDENT_CONFIGS.items():
+        settings = {"checkpoint": "x"} if kind == "hf" else {}
+        student = student_config(kind=kind, **settings)
+        assert type(student) is cls and student.kind == kind
+        assert student_config(**student.model_dump(mode="json")) == student  # config.yaml reloads the same
+    assert type(student_config()) is STUDENT_CONFIGS["bilstm"]  # no kind: bilstm
+    assert type(student_config(recipe="pkd-last")) is STUDENT_CONFIGS["transformer"]  # the recipe's kind
+    assert "hidden_size" not in STUDENT_CONFIGS["cnn"].model_fields  # no silent keys of other kinds
+    assert "tokenizer" not in STUDENT_CONFIGS["transformer"].model_fields
+    assert student_config(kind="cnn").dropout == pytest.approx(0.1)  # defaults as before
+
+
+def test_run_configs_keep_their_students_kinds(tmp_path):
+    data = make_data(tmp_path / "data")
+    tree = minimal(students=[{"name": "b"}, {"name": "c", "kind": "cnn", "num_filters": 8},
+                             {"name": "t", "kind": "transformer", "layers": 2}])
+    cfg = load_config(write_config(tmp_path, tree), data_dir=str(data))
+    assert [type(s).__name__ for s in cfg.students] == ["BiLSTMStudentConfig", "CNNStudentConfig",
+                                                        "TransformerStudentConfig"]
+    assert cfg.students[1].num_filters == 8 and cfg.students[2].layers == 2
 
 # -- data directory resolution ------------------------------------------------------------
 

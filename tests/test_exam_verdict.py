@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from taskdistil.cli import main
-from taskdistil.config import ConfigError, StudentConfig, load_config
+from taskdistil.config import ConfigError, load_config, student_config
 from taskdistil.exam.baselines import trained_without_teacher
 from taskdistil.exam.bootstrap import intervals
 from taskdistil.exam.recommend import recommend
@@ -164,12 +164,12 @@ def test_bootstrap_reproduces_the_teacher_gap_loop():
 
 
 def test_trained_without_teacher_and_majority_ties():
-    assert trained_without_teacher(StudentConfig(loss={"hard_weight": 1.0}))
-    assert trained_without_teacher(StudentConfig(stages=[{"objective": "hard_labels"}]))
-    assert not trained_without_teacher(StudentConfig(loss={"hard_weight": {"start": 1.0, "end": 0.5}}))
-    assert not trained_without_teacher(StudentConfig(stages=[{"objective": "representation"},
+    assert trained_without_teacher(student_config(loss={"hard_weight": 1.0}))
+    assert trained_without_teacher(student_config(stages=[{"objective": "hard_labels"}]))
+    assert not trained_without_teacher(student_config(loss={"hard_weight": {"start": 1.0, "end": 0.5}}))
+    assert not trained_without_teacher(student_config(stages=[{"objective": "representation"},
                                                              {"objective": "hard_labels"}]))
-    assert not trained_without_teacher(StudentConfig())
+    assert not trained_without_teacher(student_config())
     assert majority_class(np.array([2, 0, 2, 0, 1]), 3) == 0  # a tie goes to the first label
 
 

@@ -16,7 +16,7 @@ import torch
 import taskdistil
 from taskdistil.artifact import save_student
 from taskdistil.cli import main
-from taskdistil.config import HF_TRAIN, RunConfig, StudentConfig, load_config
+from taskdistil.config import HF_TRAIN, RunConfig, load_config, student_config
 from taskdistil.errors import ConfigError
 from taskdistil.export.package import export_model
 from taskdistil.io import load_tensors, read_json
@@ -71,14 +71,14 @@ def hf_checkpoint(tmp_path_factory, sst2_small):
 # -- configuration ----------------------------------------------------------------------------------
 
 def test_hf_config_defaults_and_stage_keys():
-    student = StudentConfig(name="h", kind="hf", checkpoint="google/bert_uncased_L-2_H-128_A-2",
+    student = student_config(name="h", kind="hf", checkpoint="google/bert_uncased_L-2_H-128_A-2",
                             loss={"pkd_weight": 10})
     assert student.train == HF_TRAIN and student.layer_map == "skip" and student.layers is None
-    assert StudentConfig(name="h", kind="hf", checkpoint="x", train={"epochs": 1}).train.learning_rate == 1e-4
+    assert student_config(name="h", kind="hf", checkpoint="x", train={"epochs": 1}).train.learning_rate == 1e-4
     assert student_settings(student)["checkpoint"] == "google/bert_uncased_L-2_H-128_A-2"
     # runs without hf students keep their stage keys: the new setting is left out while unset
-    assert "checkpoint" not in student_settings(StudentConfig()) and "checkpoint" not in student_settings(
-        StudentConfig(name="t", kind="transformer"))
+    assert "checkpoint" not in student_settings(student_config()) and "checkpoint" not in student_settings(
+        student_config(name="t", kind="transformer"))
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -162,7 +162,7 @@ def test_patient_loss_projects_only_where_sizes_differ():
 
 def test_pkd_layer_map_follows_the_transformer_rules():
     def student(**kw):
-        return StudentConfig(name="h", kind="hf", checkpoint="c", loss={"pkd_weight": 1}, **kw)
+        return student_config(name="h", kind="hf", checkpoint="c", loss={"pkd_weight": 1}, **kw)
 
     assert pkd_layer_map(student(), 4, 12) == [3, 6, 9]
     assert pkd_layer_map(student(layer_map="last"), 4, 12) == [9, 10, 11]

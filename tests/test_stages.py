@@ -11,7 +11,7 @@ from torch import nn
 
 from taskdistil import distill as distill_module
 from taskdistil.cli import main
-from taskdistil.config import LossConfig, Ramp, RunConfig, StudentConfig, TrainConfig, load_config
+from taskdistil.config import LossConfig, Ramp, RunConfig, TrainConfig, load_config, student_config
 from taskdistil.errors import ConfigError
 from taskdistil.io import load_tensors, read_json
 from taskdistil.pipeline import Run, student_settings, teacher_hidden_layers
@@ -28,49 +28,49 @@ from conftest import tiny_config
 
 
 def test_recipes_fill_paper_settings_under_explicit_keys():
-    tang = StudentConfig(name="t", recipe="tang", train={"epochs": 3})
+    tang = student_config(name="t", recipe="tang", train={"epochs": 3})
     assert (tang.kind, tang.embedding_mode, tang.hidden_size, tang.fc_dim, tang.pooling) == (
         "bilstm", "multichannel", 150, 200, "last")
     assert (tang.loss.soft, tang.loss.hard_weight) == ("mse", 0.0)
     assert (tang.train.optimizer, tang.train.learning_rate, tang.train.batch_size, tang.train.epochs) == (
         "adadelta", 1.0, 50, 3)  # the explicit epochs win, Tang's optimizer stays
     for name, layer_map in (("pkd-skip", "skip"), ("pkd-last", "last")):
-        pkd = StudentConfig(name="p", recipe=name)
+        pkd = student_config(name="p", recipe=name)
         assert (pkd.kind, pkd.layers, pkd.init_layers, pkd.layer_map) == ("transformer", 3, "first", layer_map)
         assert (pkd.loss.soft, pkd.loss.temperature, pkd.loss.hard_weight, pkd.loss.pkd_weight) == (
             "kl", 10.0, 0.5, 100.0)
         assert (pkd.train.learning_rate, pkd.train.batch_size, pkd.train.epochs) == (5e-5, 32, 4)
         assert pkd.train.warmup_ratio == 0.1  # the transformer train defaults fill what the recipe leaves out
-    xd = StudentConfig(name="x", recipe="xtremedistil", embedding_dim=16, loss={"temperature": 2.0})
+    xd = student_config(name="x", recipe="xtremedistil", embedding_dim=16, loss={"temperature": 2.0})
     assert (xd.embeddings, xd.embedding_dim, xd.hidden_size, xd.dropout) == ("svd", 16, 600, 0.2)
     assert (xd.loss.soft, xd.loss.temperature) == ("mse", 2.0)
     assert [(s.objective, s.unfreeze, s.teacher_layer) for s in xd.stages] == [
         ("representation", "gradual", None), ("logits", "all", None), ("hard_labels", "all", None)]
     assert all(s.train == xd.train for s in xd.stages) and xd.train.scheduler == "cosine"
-    hard = StudentConfig(name="h", recipe="hard")
+    hard = student_config(name="h", recipe="hard")
     assert hard.kind == "bilstm" and [s.objective for s in hard.stages] == ["hard_distill"]
-    own = StudentConfig(name="o", recipe="xtremedistil", stages=[{"objective": "logits"}])
+    own = student_config(name="o", recipe="xtremedistil", stages=[{"objective": "logits"}])
     assert [s.objective for s in own.stages] == ["logits"]  # a given stage list replaces the recipe's
 
 
 def test_stage_train_merges_over_the_students_and_round_trips():
-    student = StudentConfig(name="s", train={"epochs": 5, "batch_size": 7},
+    student = student_config(name="s", train={"epochs": 5, "batch_size": 7},
                             stages=[{"objective": "representation", "train": {"learning_rate": 0.01}},
                                     {"objective": "logits"}])
     first, second = student.stages
     assert (first.train.learning_rate, first.train.epochs, first.train.batch_size) == (0.01, 5, 7)
     assert first.train.optimizer == "adam" and first.train.patience == 6  # the student defaults below
     assert second.train == student.train
-    transformer = StudentConfig(name="t", kind="transformer", stages=[{"objective": "logits", "train": {"epochs": 1}}])
+    transformer = student_config(name="t", kind="transformer", stages=[{"objective": "logits", "train": {"epochs": 1}}])
     assert transformer.stages[0].train.learning_rate == 5e-5 and transformer.stages[0].train.epochs == 1
-    again = StudentConfig.model_validate(student.model_dump(mode="json"))  # the resolved config.yaml reloads same
+    again = student_config(**student.model_dump(mode="json"))  # the resolved config.yaml reloads same
     assert again == student
 
 
 def test_stage_keys_include_stages_and_recipe_only_when_set():
-    plain = student_settings(StudentConfig())
+    plain = student_settings(student_config())
     assert "stages" not in plain and "recipe" not in plain
-    staged = student_settings(StudentConfig(name="h", recipe="hard"))
+    staged = student_settings(student_config(name="h", recipe="hard"))
     assert staged["recipe"] == "hard" and staged["stages"][0]["objective"] == "hard_distill"
 
 
@@ -133,7 +133,7 @@ def test_ramp_and_the_logits_schedule_hook():
     ramp = Ramp(start=1.0, end=0.0)
     assert [ramp.at(s, 5) for s in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
     assert ramp.at(9, 5) == 0.0 and ramp.at(0, 1) == 1.0
-    student = StudentConfig(loss={"soft": "kl", "hard_weight": {"start": 0.8, "end": 0.0},
+    student = student_config(loss={"soft": "kl", "hard_weight": {"start": 0.8, "end": 0.0},
                                   "temperature": {"start": 9.0, "end": 1.0}})
     loss, hook = distill_module._logits_loss(student)
     assert (loss.hard_weight, loss.soft.temperature) == (0.8, 9.0)
@@ -246,10 +246,10 @@ def test_unfreeze_groups_of_each_student_kind(tiny_teacher):
 
 def test_teacher_pooling_is_a_representation_setting_left_out_of_keys_while_unset():
     with pytest.raises(ValueError, match="teacher_pooling is a setting of objective 'representation'"):
-        StudentConfig(name="s", stages=[{"objective": "logits", "teacher_pooling": "mean"}])
-    plain = StudentConfig(name="s", recipe="xtremedistil")
+        student_config(name="s", stages=[{"objective": "logits", "teacher_pooling": "mean"}])
+    plain = student_config(name="s", recipe="xtremedistil")
     assert all("teacher_pooling" not in stage for stage in student_settings(plain)["stages"])  # keys as before
-    mean = StudentConfig(name="s", stages=[{"objective": "representation", "teacher_pooling": "mean"},
+    mean = student_config(name="s", stages=[{"objective": "representation", "teacher_pooling": "mean"},
                                            {"objective": "logits"}])
     assert [stage.get("teacher_pooling") for stage in student_settings(mean)["stages"]] == ["mean", None]
 

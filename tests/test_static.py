@@ -134,7 +134,7 @@ def test_onnx_fp32_and_int8_match_pytorch(tmp_path, settings):
     ({"kind": "static", "hidden_layer": 0}, "hidden_layer: Input should be greater than or equal to 1"),
     ({"kind": "static", "tokenizer": "word", "embeddings": "model2vec"},
      "embeddings 'model2vec' needs tokenizer 'wordpiece'"),
-    ({"kind": "transformer", "embeddings": "model2vec"}, "leave tokenizer and embeddings at their defaults"),
+    ({"kind": "transformer", "embeddings": "model2vec"}, "uses the teacher's WordPiece vocabulary and embeddings"),
 ])
 def test_static_config_errors_name_the_key(tmp_path, sst2_small, tiny_teacher, student, message):
     path = tiny_config(tmp_path, sst2_small, tiny_teacher, students=[{"name": "s", **student}])

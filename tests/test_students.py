@@ -242,3 +242,29 @@ def test_svd_reduce_is_best_rank_e_approximation():
 def test_svd_reduce_cannot_grow():
     with pytest.raises(ConfigError, match="11"):
         svd_reduce(_weight(), 11)
+
+
+def test_each_kind_builds_its_tokenizer_and_reads_pairs_its_way(tiny_teacher):
+    """The kind decides (its settings class): the teacher's WordPiece, a word vocabulary or the checkpoint's own
+    tokenizer; sentence pairs encoded text by text (siamese) or as one sequence."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from taskdistil.config import student_config
+    from taskdistil.student_build import build_tokenizer
+    from taskdistil.students.tokenizer import HFTokenizer
+
+    teacher = SimpleNamespace(tokenizer=AutoTokenizer.from_pretrained(tiny_teacher), max_length=32)
+    texts = ["a fine film", "a dull film"]
+    word = build_tokenizer(student_config(kind="cnn", tokenizer="word", embeddings="random"), teacher, texts,
+                           "single_sentence")
+    assert isinstance(word, WordTokenizer) and word.max_length == 32
+    pairs = [("a fine film", "it is"), ("a dull film", "it is not")]
+    built = {kind: build_tokenizer(student_config(kind=kind, **settings), teacher, pairs, "sentence_pair")
+             for kind, settings in [("bilstm", {}), ("static", {}), ("transformer", {}),
+                                    ("hf", {"checkpoint": "embedded:minilm-l6", "max_length": 16})]}
+    assert {kind: t.pairs for kind, t in built.items()} == {"bilstm": "separate", "static": "separate",
+                                                             "transformer": "joint", "hf": "joint"}
+    assert all(isinstance(built[k], WordPieceTokenizer) for k in ("bilstm", "static", "transformer"))
+    assert isinstance(built["hf"], HFTokenizer) and built["hf"].max_length == 16

@@ -33,11 +33,13 @@ from taskdistil.exam.verdict import add_fidelity, add_verdicts
 from taskdistil.export.package import EXPORT_META, runtime_size_bytes
 from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json, sha256_json, write_json
+from taskdistil.progress import log
+from taskdistil.student_key import student_settings
 from taskdistil.tasks import task_kind
 from taskdistil.tasks.classification import one_hot_logits
 
 if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
+    from taskdistil.run_dir import Run
 
 REFERENCE_NAME = "bert-base-reference"
 NO_FIDELITY_FOR_KIND = "fidelity (agreement with the teacher on held-out texts) is measured for classification tasks"
@@ -45,8 +47,6 @@ PREDICTIONS = "predictions.json"  # every scored row's predicted label ids (test
 
 
 def _log(message: str) -> None:
-    from taskdistil.pipeline import log
-
     log(f"[exam] {message}")
 
 
@@ -82,8 +82,6 @@ def _examinees(run: "Run", exam_dir: Path) -> list[tuple[str, str, Path]]:
 
 def _quality_groups(run: "Run") -> dict[str, list[str]]:
     """Students trained with the same recipe (all settings but name and seed) form one group."""
-    from taskdistil.pipeline import student_settings
-
     groups: dict[str, list[str]] = {}
     for s in run.config.students:
         groups.setdefault(sha256_json(student_settings(s, exclude=("name", "seed"))), []).append(s.name)

@@ -2,7 +2,7 @@
 
 The texts are ``exam.fidelity.path`` when set, else the transfer set's ``heldout.jsonl`` (unlabeled texts set
 aside when the transfer set was built: no student trained on them); a run with neither has no fidelity set and
-the report says so. (``run``: a ``taskdistil.pipeline.Run``, not imported: the pipeline imports this module.)
+the report says so. (``run``: a ``taskdistil.run_dir.Run``.)
 At most ``exam.fidelity.max_examples`` texts are used: a uniform sample under the run's seed,
 in file order.
 """

@@ -9,7 +9,7 @@ import yaml
 from taskdistil.io import atomic_write_text, read_json
 
 if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
+    from taskdistil.run_dir import Run
 
 
 def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | None, data: dict, teacher: dict,

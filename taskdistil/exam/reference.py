@@ -18,12 +18,14 @@ def build_reference(teacher_dir: Path, out_dir: Path, labels: Sequence[str]) -> 
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from taskdistil.teacher.model import TEACHER_META, _quiet_transformers, save_teacher
+    from taskdistil.hf_checkpoint import quiet_transformers
+    from taskdistil.model_files import TEACHER_META
+    from taskdistil.teacher.model import save_teacher
 
     out_dir = Path(out_dir)
     if (out_dir / TEACHER_META).is_file():
         return out_dir
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     meta = read_json(Path(teacher_dir) / TEACHER_META)
     torch.manual_seed(0)

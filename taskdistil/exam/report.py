@@ -15,7 +15,7 @@ from taskdistil.exam.verdict import format_interval, verdict_lines
 from taskdistil.io import atomic_write_text, read_json, write_json
 
 if TYPE_CHECKING:
-    from taskdistil.pipeline import Run
+    from taskdistil.run_dir import Run
 
 
 def _mb(n: int | None) -> str:

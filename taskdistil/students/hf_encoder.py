@@ -35,7 +35,6 @@ downloaded code. ``transformers`` is imported when a model is built, not with th
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,8 +43,15 @@ import torch
 from torch import nn
 
 from taskdistil.data.pairs import segment_ids
-from taskdistil.errors import ArtifactError, ConfigError
+from taskdistil.errors import ConfigError
+from taskdistil.hf_checkpoint import quiet_transformers
 from taskdistil.pooling import masked_mean
+from taskdistil.students.hf_files import (
+    _cannot_load,
+    checkpoint_config,
+    checkpoint_tokenizer,  # noqa: F401 (its home before hf_files)
+    resolve_name,
+)
 from taskdistil.students.output import StudentOutput
 
 if TYPE_CHECKING:
@@ -79,9 +85,7 @@ class HFEncoderStudent(nn.Module):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
-        from taskdistil.teacher.model import _quiet_transformers
-
-        _quiet_transformers()
+        quiet_transformers()
         self.config = config
         hf_config = AutoConfig.for_model(**config.encoder)
         self.encoder = AutoModel.from_config(hf_config).float()  # weights: from_checkpoint or the saved student
@@ -167,44 +171,9 @@ def _pooled(out, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     return out.last_hidden_state[:, 0] if pooled is None else pooled
 
 
-def resolve_name(name: str, key: str = "checkpoint") -> str:
-    """A checkpoint name as ``from_pretrained`` takes it: ``embedded:minilm-l6`` -> its package directory."""
-    from taskdistil.teacher.model import resolve_checkpoint
-
-    try:
-        return resolve_checkpoint(name, key)
-    except ArtifactError as err:
-        raise ConfigError(str(err)) from None
-
-
 def portable_config(hf_config) -> dict:
     """A checkpoint's config as a JSON dict of its architecture: no path, version, labels or private keys."""
     return {k: v for k, v in hf_config.to_dict().items() if not k.startswith("_") and k not in _NOT_ARCHITECTURE}
-
-
-def checkpoint_config(name: str, key: str = "checkpoint"):
-    """The HF config of a checkpoint (local directory or hub name); ConfigError naming ``key`` if it cannot load."""
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(resolve_name(name, key), trust_remote_code=False)
-    except (OSError, ValueError) as err:
-        raise ConfigError(_cannot_load(key, name, err)) from None
-
-
-def checkpoint_tokenizer(name: str, max_length: int, key: str = "checkpoint"):
-    """The checkpoint's own fast tokenizer as a student tokenizer (``HFTokenizer``)."""
-    from transformers import AutoTokenizer
-
-    from taskdistil.students.tokenizer import HFTokenizer
-    from taskdistil.teacher.model import _quiet_transformers
-
-    _quiet_transformers()
-    try:
-        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_name(name, key), trust_remote_code=False)
-    except (OSError, ValueError) as err:
-        raise ConfigError(_cannot_load(key, name, err)) from None
-    return HFTokenizer.from_checkpoint(hf_tokenizer, max_length, key)
 
 
 def pkd_layer_map(student: StudentConfig, student_depth: int, teacher_depth: int) -> list[int]:
@@ -220,12 +189,6 @@ def pkd_layer_map(student: StudentConfig, student_depth: int, teacher_depth: int
         raise ConfigError(f"{prefix}.layer_map: a {student_depth}-layer student matches {student_depth - 1} layers "
                           f"to teacher layers, but the teacher has {teacher_depth}; use loss.pkd_weight: 0")
     return layer_map(student.layer_map, student_depth, teacher_depth, f"{prefix}.layer_map")
-
-
-def _cannot_load(key: str, name: str, err: Exception) -> str:
-    local = os.path.isdir(os.path.expanduser(name))
-    hint = "" if local else " (a hub name needs internet access or the local Hugging Face cache)"
-    return f"{key}: cannot load the Hugging Face checkpoint {name!r}{hint}: {err}"
 
 
 def student_pkd_layers(student: StudentConfig, teacher_depth: int) -> list[int]:

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from taskdistil.static_config import DEFAULT_SIF_A, DEFAULT_TOKEN_WEIGHTS, TOKEN_WEIGHTS
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
+from taskdistil.students.static_config import DEFAULT_SIF_A, DEFAULT_TOKEN_WEIGHTS, TOKEN_WEIGHTS
 
 
 @dataclass

