@@ -223,9 +223,8 @@ class WordPredictor(Predictor):
         self.label_meta = label_meta
 
     def encode(self, sentences: Sequence) -> EncodedWords:
-        from taskdistil.tasks.words import encode_words
-
-        encoding = encode_words(self.backend, task_kind(self.task).as_inputs(sentences), self.max_length)
+        kind = task_kind(self.task)
+        encoding = kind.encode_words(self.backend, kind.as_inputs(sentences), self.max_length)
         out = EncodedWords(piece.ids for piece in encoding.pieces)
         out.encoding = encoding
         return out
@@ -246,4 +245,6 @@ class WordPredictor(Predictor):
         return [softmax(o) for o in self.logits(sentences, batch_size)]
 
     def predict(self, sentences: Sequence, batch_size: int = 256) -> list[dict]:
-        return task_kind(self.task).predictions(self.logits(sentences, batch_size), self.labels, self.label_meta)
+        kind = task_kind(self.task)
+        inputs = kind.as_inputs(sentences)
+        return kind.predictions(self.logits(inputs, batch_size), self.labels, self.label_meta, inputs=inputs)

@@ -150,13 +150,17 @@ def _print_labels(model, texts: list, proba: bool) -> None:
 
 
 def _print_tags(model, texts: list, proba: bool) -> None:
-    """One JSON line per sentence (a text, split on whitespace): its words, their tags and the entity spans (word
-    indices, end exclusive, with their text); with ``--proba`` the probability of each word's tag."""
-    sentences = [text.split() for text in texts]
-    probs = model.predict_proba(sentences) if proba else None
-    for i, (words, found) in enumerate(zip(sentences, model.predict(sentences))):
-        record = {"words": words, "tags": found["tags"],
-                  "spans": [{**span, "text": " ".join(words[span["start"]:span["end"]])} for span in found["spans"]]}
+    """One JSON line per input (a sentence: a text, split on whitespace; a question and passage: two texts): the
+    input as the task kind shows it (``shown``: words; question and passage), the tags and spans of its prediction
+    (word indices, end exclusive, with their text; question tagging also the answer and character offsets); with
+    ``--proba`` the probability of each word's tag."""
+    from taskdistil.tasks import task_kind
+
+    kind = task_kind(model.task)
+    items = [kind.as_inputs([text])[0] for text in texts]  # one input per line
+    probs = model.predict_proba(items) if proba else None
+    for i, (item, found) in enumerate(zip(items, model.predict(items))):
+        record = {**kind.shown(item), **found}
         if probs is not None:
             record["proba"] = [round(float(p), 4) for p in probs[i].max(-1)]
         print(json.dumps(record, ensure_ascii=False))
@@ -182,7 +186,8 @@ def _pair(text: str, number: int) -> tuple[str, str]:
 
     first, tab, second = text.partition("\t")
     if not tab or not first.strip() or not second.strip():
-        raise DataError(f"input {number}: a sentence-pair model reads text_a<TAB>text_b, got {text!r:.80}")
+        raise DataError(f"input {number}: a model of pairs reads text_a<TAB>text_b (question tagging: "
+                        f"question<TAB>passage), got {text!r:.80}")
     return first.strip(), second.strip()
 
 

@@ -7,6 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TAGGING_KEYS = ("token_column", "tag_column", "scheme", "lang_prefix", "window_overlap")
+QUESTION_KEYS = ("question_column", "passage_column", "tag_column", "scheme", "window_overlap")
+TASK_KEYS = {"token_tagging": TAGGING_KEYS, "question_tagging": QUESTION_KEYS}  # settings of one or two tasks
+TAGGED_TASKS = tuple(TASK_KEYS)  # tasks reading list cells of tags (csv/jsonl; token_tagging also conll)
 
 
 class _Strict(BaseModel):
@@ -21,12 +24,15 @@ class DataConfig(_Strict):
     (NAME may be a hub name or a directory written by ``DatasetDict.save_to_disk``).
     Task ``sentence_pair`` reads each example's second text from ``text_b_column``. Task ``token_tagging`` reads
     sentences of words with one tag each (``taskdistil.tasks.tagging``): ``token_column``, ``tag_column``,
-    ``scheme``, ``lang_prefix`` and ``window_overlap`` are its settings. Task ``multi_aspect`` reads one text
+    ``scheme``, ``lang_prefix`` and ``window_overlap`` are its settings. Task ``question_tagging`` reads a question,
+    a passage and one tag per passage word (``question_column``, ``passage_column``, ``tag_column``, ``scheme``,
+    ``window_overlap``; ``taskdistil.tasks.question_tagging``). Task ``multi_aspect`` reads one text
     (``text_column``) and one label per aspect column (``aspect_columns``, default every other column;
     ``taskdistil.tasks.multi_aspect``).
     """
 
-    task: Literal["single_sentence", "sentence_pair", "token_tagging", "multi_aspect"] = "single_sentence"
+    task: Literal["single_sentence", "sentence_pair", "token_tagging", "multi_aspect",
+                  "question_tagging"] = "single_sentence"
     dir: str | None = None
     train: str
     dev: str
@@ -50,8 +56,12 @@ class DataConfig(_Strict):
         "plain: tags without spans (POS), scored by token accuracy")
     lang_prefix: Literal["auto", "strip", "keep"] = Field(
         "auto", description="token_tagging: a 'xx:' language prefix on every token (WikiANN): strip it")
-    window_overlap: int = Field(8, ge=0, description="token_tagging: words shared by neighbouring windows of a "
-                                "sentence longer than the teacher's max_length")
+    window_overlap: int = Field(8, ge=0, description="token_tagging, question_tagging: words shared by neighbouring "
+                                "windows of a sentence (passage) longer than the teacher's max_length")
+    question_column: str | int = Field("question", description="question_tagging: the column (key) of the question's "
+                                       "word list")
+    passage_column: str | int = Field("passage", description="question_tagging: the column (key) of the passage's "
+                                      "word list (tag_column: its tags, one per word; -1 the last column)")
 
     aspect_columns: list[str] | None = Field(None, min_length=1, description="multi_aspect: the aspect columns "
                                              "(each holding one label of its own label set); default: every "
@@ -60,19 +70,23 @@ class DataConfig(_Strict):
     @model_validator(mode="after")
     def _tagging_settings(self) -> "DataConfig":
         tagging = self.task == "token_tagging"
-        changed = [k for k in TAGGING_KEYS if getattr(self, k) != type(self).model_fields[k].default]  # a saved
-        # run's config.yaml holds every key at its default
-        if changed and not tagging:
-            raise ValueError(f"{changed[0]} is a setting of task 'token_tagging' (this task is {self.task!r})")
-        if self.format == "tsv" and tagging:
-            raise ValueError("format: task 'token_tagging' reads conll, csv or jsonl (a token per line is conll)")
+        own = TASK_KEYS.get(self.task, ())
+        keys = dict.fromkeys(k for ks in TASK_KEYS.values() for k in ks)
+        changed = [k for k in keys if k not in own and getattr(self, k) != type(self).model_fields[k].default]  # a
+        # saved run's config.yaml holds every key at its default
+        if changed:
+            tasks = " or ".join(repr(t) for t, ks in TASK_KEYS.items() if changed[0] in ks)
+            raise ValueError(f"{changed[0]} is a setting of task {tasks} (this task is {self.task!r})")
+        if self.format == "tsv" and self.task in TAGGED_TASKS:
+            raise ValueError(f"format: task {self.task!r} reads csv or jsonl (token_tagging also conll: a token per "
+                             "line)")
         if self.aspect_columns is not None and self.task != "multi_aspect":
             raise ValueError(f"aspect_columns is a setting of task 'multi_aspect' (this task is {self.task!r})")
         if self.task == "multi_aspect" and not self.header:
             raise ValueError("header: task 'multi_aspect' reads files whose first row names the columns")
         if self.task == "multi_aspect" and self.aspect_columns and self.text_column in self.aspect_columns:
             raise ValueError(f"aspect_columns: {self.text_column!r} is the text column")
-        if self.format == "conll" and not tagging:
+        if self.format == "conll" and not tagging:  # question_tagging included: its rows hold three lists
             raise ValueError("format 'conll' is a format of task 'token_tagging'")
         return self
 

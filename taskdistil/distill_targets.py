@@ -30,7 +30,6 @@ from taskdistil.evaluation import Evaluation
 from taskdistil.inference import batched_logits
 from taskdistil.progress import log
 from taskdistil.students.tokenizer import WordPieceTokenizer
-from taskdistil.tasks.words import encode_words
 from taskdistil.teacher.aspects import aspect_rows
 from taskdistil.train.batching import example_length, pad_ids
 from taskdistil.word_inference import word_logits
@@ -74,8 +73,8 @@ class WordTargets:
                               "hf student's own), first sub-token per word")
         self.kind, self.data, self.tokenizer, self.store, self.placement = kind, data, tokenizer, store, placement
         window = tokenizer.max_length if tokenizer.windows else None  # None: whole sentences
-        self.train = encode_words(tokenizer.backend, texts, window, data.window_overlap)  # pieces in transfer order
-        self.dev = encode_words(tokenizer.backend, data.inputs("dev"), window, data.window_overlap)
+        self.train = kind.encode_words(tokenizer.backend, texts, window, data.window_overlap)  # pieces in transfer order
+        self.dev = kind.encode_words(tokenizer.backend, data.inputs("dev"), window, data.window_overlap)
         if self.train.windowed or self.train.cut_words:
             log(f"[distill] transfer set: {self.train.summary()} (max_length {window} sub-tokens)")
         stored = store.word_counts()

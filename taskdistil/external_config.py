@@ -30,8 +30,8 @@ def check_external_teacher(teacher: Any) -> None:
 def check_external_students(students: list, external: bool, task: str) -> None:
     """ValueError naming the student that needs a teacher model (its layers or states) an external teacher lacks,
     or for a task whose outputs are per word (token tagging: not supported for external teachers yet)."""
-    if external and task in ("token_tagging", "multi_aspect"):
-        what = "per-word outputs" if task == "token_tagging" else "a label set per aspect"
+    if external and task in ("token_tagging", "question_tagging", "multi_aspect"):
+        what = "a label set per aspect" if task == "multi_aspect" else "per-word outputs"
         raise ValueError("an external teacher (teacher.outputs or teacher.command) gives one output per text: task "
                          f"{task!r} ({what}) is not supported for external teachers yet")
     for s in students if external else []:

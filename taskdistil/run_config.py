@@ -38,6 +38,9 @@ class RunConfig(_Strict):
             raise ValueError("unlabeled text for sentence pairs is not supported: transfer.unlabeled lists "
                              f"{len(v.unlabeled)} source(s); use augmentation (transfer.augment) to grow the "
                              "transfer set")
+        if data is not None and data.task == "question_tagging" and (v.unlabeled or v.augment is not None):
+            raise ValueError("task 'question_tagging' distils on its labeled training examples for now: unlabeled "
+                             "text and augmentation are not supported yet")
         return v
 
     @model_validator(mode="after")

@@ -75,9 +75,11 @@ def hidden_store(run, student: StudentConfig, layers: list):
 def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, seed: int):
     """A bilstm, cnn or static student with its embedding table initialised (SVD of the teacher's, model2vec-style
     from the teacher's encoding of each vocabulary entry, word vectors or random)."""
+    head = student_head(task_kind(run.config.data.task))
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
-                          pad_id=tokenizer.pad_id, pair=tokenizer.pairs == "separate",
-                          head=student_head(task_kind(run.config.data.task)),
+                          pad_id=tokenizer.pad_id, head=head,
+                          pair=tokenizer.pairs == "separate" and head == "sequence",  # siamese: a pooled head's
+                          # (question tagging: a token head reading the concatenated [CLS] q [SEP] p [SEP])
                           **student.model_dump(exclude={"kind"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))

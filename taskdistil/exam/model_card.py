@@ -42,7 +42,7 @@ def render_model_card(name: str, rows: list[dict], report: dict, recipe: dict | 
         mem = (r.get("memory") or {}).get("peak_rss_bytes")
         vs = r["ratios"].get("vs_teacher", {}).get(t1, {}).get("1")
         vs_fast = r["ratios"].get("vs_teacher_fastest", {}).get(t1, {}).get("1")
-        lines.append(f"| {r['runtime']} | {100 * r['metrics'][primary]:.2f} | {100 * r['retention']:.1f}% | "
+        lines.append(f"| {r['runtime']} | {100 * r['metrics'][primary]:.2f} | {_retention(r.get('retention'))} | "
                      f"{r['disk_bytes'] / 1e6:.1f} | {'–' if mem is None else f'{mem / 1e6:.0f}'} | "
                      f"{lat.get('p50_ms', float('nan')):.2f} | {_times(vs)} | {_times(vs_fast)} |")
     lines += ["", f"Parameters: {rows[0]['parameters']:,} ({rows[0]['parameters_without_embeddings']:,} outside "
@@ -70,3 +70,8 @@ def write_model_cards(run: "Run", report: dict) -> None:
         text = render_model_card(name, rows, report, recipes.get(name), config.data.model_dump(mode="json"),
                                  config.teacher.model_dump(mode="json"), labels)
         atomic_write_text(out / "README.md", text)
+
+
+def _retention(value: float | None) -> str:
+    """A retention as a percentage; "–" when undefined (a teacher scoring 0)."""
+    return "–" if value is None else f"{100 * value:.1f}%"

@@ -12,7 +12,11 @@ targets, the metrics and what ``predict`` returns. It does so through two things
   (teacher fine-tuning,
   annotation rows, the students' targets, batched scoring) is written once per unit, beside the code it belongs
   to, and chosen by ``unit`` from a table, never by the kind's name;
-- the methods below, which hold everything that differs between kinds of the same unit.
+- the methods below, which hold everything that differs between kinds of the same unit. Kinds of the ``"word"``
+  unit also have ``encode_words(backend, inputs, max_length=None, overlap_words=8)`` (their inputs as windows of
+  sub-token ids aligned to the scored words: ``taskdistil.tasks.words.WordEncoding``; a sentence, or a question
+  and passage: ``taskdistil.tasks.question_words``) and ``shown(input)`` (what ``taskdistil predict`` prints of an
+  input), and their ``predictions`` take the checked ``inputs`` too (span texts).
 
 Adding a kind: its module here (a class with these members) and one line in ``taskdistil.tasks.registry``.
 This layer imports only the data layer and ``taskdistil.evaluation``: every other layer may import it.

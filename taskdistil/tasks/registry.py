@@ -8,6 +8,7 @@ from taskdistil.errors import ConfigError
 from taskdistil.tasks.base import TaskKind
 from taskdistil.tasks.classification import Classification
 from taskdistil.tasks.multi_aspect import MultiAspect
+from taskdistil.tasks.question_tagging import QuestionTagging
 from taskdistil.tasks.tagging import TokenTagging
 
 TASK_KINDS: dict[str, TaskKind] = {
@@ -15,6 +16,7 @@ TASK_KINDS: dict[str, TaskKind] = {
     "sentence_pair": Classification("sentence_pair", pairs=True),
     "token_tagging": TokenTagging(),
     "multi_aspect": MultiAspect(),
+    "question_tagging": QuestionTagging(),
 }
 
 

@@ -40,6 +40,7 @@ from taskdistil.tasks.base import Baseline
 from taskdistil.tasks.classification import majority_class, one_hot_logits
 from taskdistil.tasks.statistics import ratio_of_sums, span_f1_of_sums
 from taskdistil.tasks.tagging_metrics import sentence_counts, tagging_metrics
+from taskdistil.tasks.words import encode_words
 
 PLAIN = "plain"
 
@@ -162,6 +163,10 @@ class TokenTagging:
             out.append(words)
         return out
 
+    def encode_words(self, backend, sentences: Sequence[Sequence[str]], max_length: int | None = None,
+                     overlap_words: int = 8):
+        return encode_words(backend, sentences, max_length, overlap_words)
+
     def evaluate(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> Evaluation:
         names = labels.labels
         pred = [repair(names, o, labels.scheme) for o in outputs]  # what predict returns is what is scored
@@ -183,17 +188,25 @@ class TokenTagging:
     def metric_of_sums(self, sums: np.ndarray, labels: TagLabels) -> np.ndarray:
         return ratio_of_sums(sums) if labels.scheme == PLAIN else span_f1_of_sums(sums)
 
-    def predictions(self, outputs: list[np.ndarray], labels: Sequence[str], meta: dict | None = None) -> list[dict]:
+    def predictions(self, outputs: list[np.ndarray], labels: Sequence[str], meta: dict | None = None,
+                    inputs: Sequence[Sequence[str]] | None = None) -> list[dict]:
         """Per sentence ``{"tags": [...], "spans": [{"type", "start", "end"}]}``: tags in the data's own scheme
-        (``meta["source_scheme"]``), spans (word indices, end exclusive) for span schemes."""
+        (``meta["source_scheme"]``), spans (word indices, end exclusive) for span schemes, with their ``text``
+        when the sentences' words (``inputs``) are given."""
         meta = meta or {}
         scheme, source = meta.get("scheme", TRAINING_SCHEME), meta.get("source_scheme", TRAINING_SCHEME)
         out = []
-        for o in outputs:
+        for k, o in enumerate(outputs):
             tags = repair(labels, o, scheme)
             found = [] if scheme == PLAIN else [{"type": t, "start": s, "end": e} for t, s, e in spans(tags, scheme)]
+            if inputs is not None:
+                found = [{**span, "text": " ".join(inputs[k][span["start"]:span["end"]])} for span in found]
             out.append({"tags": tags if source == scheme else convert(tags, scheme, source), "spans": found})
         return out
+
+    def shown(self, words: Sequence[str]) -> dict:
+        """What ``taskdistil predict`` prints of an input beside its prediction."""
+        return {"words": list(words)}
 
 
 def _texts(items: Sequence) -> bool:

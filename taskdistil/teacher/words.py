@@ -1,6 +1,7 @@
-"""The teacher of word-level task kinds (token tagging): a token-classification head read through the word
-alignment of ``taskdistil.tasks.words`` (the first sub-token of a word carries its label; the others are ignored,
-label -100), with over-long sentences split into overlapping windows and rejoined (counted in the log).
+"""The teacher of word-level task kinds (token tagging, question tagging): a token-classification head read through
+the word alignment of the kind's ``encode_words`` (``taskdistil.tasks.words``: the first sub-token of a word carries
+its label; the others, and a question's words, are ignored, label -100), with over-long sentences (passages) split
+into overlapping windows and rejoined (counted in the log).
 
 ``word_objective``: fine-tuning (cross-entropy over the first sub-tokens of the words of each window);
 ``word_rows``: one annotation shard's rows (the words' logits, flat, with per-example offsets).
@@ -17,8 +18,8 @@ import torch.nn.functional as F
 from taskdistil.errors import ArtifactError
 from taskdistil.progress import log
 from taskdistil.tasks import task_kind
-from taskdistil.tasks.words import WordEncoding, encode_words
-from taskdistil.teacher.model import hf_forward
+from taskdistil.tasks.words import WordEncoding
+from taskdistil.teacher.model import hf_forward, pair_aware, pair_separator
 from taskdistil.train.batching import pad_ids
 from taskdistil.word_inference import word_logits
 
@@ -38,9 +39,10 @@ def backend_of(tokenizer):
     return backend
 
 
-def encode_teacher_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int, overlap_words: int,
-                         what: str) -> WordEncoding:
-    encoding = encode_words(backend_of(tokenizer), sentences, max_length, overlap_words)
+def encode_teacher_words(tokenizer, sentences: Sequence, max_length: int, overlap_words: int, what: str,
+                         task: str) -> WordEncoding:
+    """The teacher's windows of ``sentences`` (a word-level kind's inputs, encoded by the kind of ``task``)."""
+    encoding = task_kind(task).encode_words(backend_of(tokenizer), sentences, max_length, overlap_words)
     if encoding.windowed or encoding.cut_words:
         log(f"[teacher] {what}: {encoding.summary()} (max_length {max_length} sub-tokens)")
     return encoding
@@ -51,8 +53,10 @@ def word_objective(config, data, model, tokenizer, placement=None):
     tcfg, overlap = config.teacher, config.data.window_overlap
     kind = task_kind(config.data.task)
     pad = tokenizer.pad_token_id or 0
-    train = encode_teacher_words(tokenizer, data.inputs("train"), tcfg.max_length, overlap, "training split")
-    dev = encode_teacher_words(tokenizer, data.inputs("dev"), tcfg.max_length, overlap, "dev split")
+    task = config.data.task
+    train = encode_teacher_words(tokenizer, data.inputs("train"), tcfg.max_length, overlap, "training split", task)
+    dev = encode_teacher_words(tokenizer, data.inputs("dev"), tcfg.max_length, overlap, "dev split", task)
+    forward_model = pair_aware(model, pair_separator(model, tokenizer, task))  # token types for question + passage
     gold, dev_gold = data.gold("train"), data.gold("dev")
     targets = []
     for piece in train.pieces:
@@ -66,11 +70,11 @@ def word_objective(config, data, model, tokenizer, placement=None):
         for row, i in enumerate(idx):
             labels[row, : len(targets[i])] = torch.from_numpy(targets[i])
         to = placement.to if placement is not None else (lambda t: t)
-        logits = model(input_ids=to(ids), attention_mask=to(mask)).logits  # (B, T, C)
+        logits = forward_model(input_ids=to(ids), attention_mask=to(mask)).logits  # (B, T, C)
         return F.cross_entropy(logits.flatten(0, 1), to(labels).flatten(), ignore_index=IGNORE)
 
     def evaluate():
-        outputs = word_logits(hf_forward(model), dev, pad, batch_size=128, placement=placement)
+        outputs = word_logits(hf_forward(forward_model), dev, pad, batch_size=128, placement=placement)
         return kind.evaluate(outputs, dev_gold, data.labels)
 
     return [len(p.ids) for p in train.pieces], loss_fn, evaluate
@@ -85,7 +89,7 @@ def word_rows(teacher, batch_size: int, layers: Sequence, overlap_words: int, pl
 
     def rows(sentences: Sequence[Sequence[str]], too_long, where) -> dict[str, np.ndarray]:
         encoding = encode_teacher_words(teacher.tokenizer, sentences, teacher.max_length, overlap_words,
-                                        "annotation shard")
+                                        "annotation shard", teacher.task)
         outputs = word_logits(forward, encoding, teacher.pad_id, batch_size, placement=placement)
         offsets = np.zeros(len(outputs) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(o) for o in outputs])

@@ -9,6 +9,7 @@ and holds a length histogram (words) per origin. A sentence pair is one example 
 ``[a, b]``; its words are both texts' words), a duplicate only if both texts match. A sentence of a word-level
 task (token tagging) is its list of words (the row's ``words``): unlabeled sources are then read as words
 (``taskdistil.transfer.word_sources``: CoNLL tokens with the tags ignored, or texts split into words).
+A question-tagging example is the pair of word lists ``[question, passage]`` (the row's ``text``).
 
 A share ``transfer.heldout`` of the unique unlabeled texts (chosen by a seeded hash of each text, so the choice
 does not depend on order) is set aside in ``heldout.jsonl`` before any source's sampling: never annotated, never
@@ -49,10 +50,16 @@ from taskdistil.transfer.word_sources import read_unlabeled_words
 LENGTH_BINS = (1, 3, 6, 11, 21, 41, 81, 161)  # histogram bin starts, in words: 1-2, 3-5, ..., 161+
 
 
+def _words(text: str | list[str]) -> list[str]:
+    """A text's words (split on whitespace), or a list of words as it is."""
+    return text if isinstance(text, list) else text.split()
+
+
 def text_key(text: Example) -> int:
-    """64-bit hash of the whitespace-normalised text, or of both texts of a pair (the duplicate test)."""
+    """64-bit hash of the whitespace-normalised text, or of both texts of a pair (the duplicate test; a text may be
+    a list of words: a tagged sentence, or the question and passage of question tagging)."""
     normal = " ".join(text) if isinstance(text, list) else "\x1f".join(
-        " ".join(t.split()) for t in sentences([text]))  # a text alone: no separator added
+        " ".join(_words(t)) for t in sentences([text]))  # a text alone: no separator added
     return int.from_bytes(hashlib.blake2b(normal.encode(), digest_size=8).digest(), "little")
 
 
@@ -94,7 +101,7 @@ class _Writer:
         self.origins.append(ORIGIN_NAMES.index(origin))
         self.labeled_rows.append(labeled_row)
         histogram = self.lengths[origin]
-        bucket = length_bin(len(text) if isinstance(text, list) else sum(len(t.split()) for t in sentences([text])))
+        bucket = length_bin(len(text) if isinstance(text, list) else sum(len(_words(t)) for t in sentences([text])))
         histogram[bucket] = histogram.get(bucket, 0) + 1
         if self.texts_kept is not None:
             self.texts_kept.append(text)
