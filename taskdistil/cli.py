@@ -186,7 +186,7 @@ def _pair(text: str, number: int) -> tuple[str, str]:
 
     first, tab, second = text.partition("\t")
     if not tab or not first.strip() or not second.strip():
-        raise DataError(f"input {number}: a model of pairs reads text_a<TAB>text_b (question tagging: "
+        raise DataError(f"input {number}: a sentence-pair model reads text_a<TAB>text_b (a question-tagging model: "
                         f"question<TAB>passage), got {text!r:.80}")
     return first.strip(), second.strip()
 

@@ -73,7 +73,7 @@ class WordTargets:
                               "hf student's own), first sub-token per word")
         self.kind, self.data, self.tokenizer, self.store, self.placement = kind, data, tokenizer, store, placement
         window = tokenizer.max_length if tokenizer.windows else None  # None: whole sentences
-        self.train = kind.encode_words(tokenizer.backend, texts, window, data.window_overlap)  # pieces in transfer order
+        self.train = kind.encode_words(tokenizer.backend, texts, window, data.window_overlap)  # in transfer order
         self.dev = kind.encode_words(tokenizer.backend, data.inputs("dev"), window, data.window_overlap)
         if self.train.windowed or self.train.cut_words:
             log(f"[distill] transfer set: {self.train.summary()} (max_length {window} sub-tokens)")

@@ -44,6 +44,14 @@ class RunConfig(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _question_heads(self) -> "RunConfig":
+        for s in self.students:
+            if getattr(s, "question", None) is not None and self.data.task != "question_tagging":  # bilstm, cnn
+                raise ValueError(f"students.{s.name}.question is a setting of task 'question_tagging' (this task is "
+                                 f"{self.data.task!r})")
+        return self
+
+    @model_validator(mode="after")
     def _students_of_an_external_teacher(self) -> "RunConfig":
         check_external_students(self.students, self.teacher.external, self.data.task)
         return self

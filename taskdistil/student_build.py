@@ -76,11 +76,18 @@ def embedding_student(run, student: StudentConfig, teacher: Teacher, tokenizer, 
     """A bilstm, cnn or static student with its embedding table initialised (SVD of the teacher's, model2vec-style
     from the teacher's encoding of each vocabulary entry, word vectors or random)."""
     head = student_head(task_kind(run.config.data.task))
+    question = {}
+    if getattr(student, "question", None) == "pooled":  # bilstm, cnn: the head finds the question up to the separator
+        sep_id = tokenizer.pair_separator()
+        if sep_id is None:
+            raise ConfigError(f"students.{student.name}.question: 'pooled' needs a tokenizer whose pair template "
+                              "marks the question's end with token types (BERT's [SEP]); this one has none")
+        question = {"question": "pooled", "sep_id": sep_id}
     model = build_student(student.kind, vocab_size=tokenizer.vocab_size, num_labels=len(teacher.labels),
-                          pad_id=tokenizer.pad_id, head=head,
+                          pad_id=tokenizer.pad_id, head=head, **question,
                           pair=tokenizer.pairs == "separate" and head == "sequence",  # siamese: a pooled head's
                           # (question tagging: a token head reading the concatenated [CLS] q [SEP] p [SEP])
-                          **student.model_dump(exclude={"kind"}))
+                          **student.model_dump(exclude={"kind", "question"}))
     if student.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), student.embedding_dim))
     elif student.embeddings == "model2vec":

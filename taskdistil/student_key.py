@@ -12,13 +12,14 @@ from taskdistil.student_config import StudentConfig
 # Student settings added after runs existed: left out of stage keys while unset (None), so that the
 # keys of those runs stay as they were. loss.pkd_weight likewise while 0.
 ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "transfer_origins", "checkpoint",
-                          "token_weights", "sif_a", "hidden_layer")
+                          "token_weights", "sif_a", "hidden_layer", "question")
 # Every kind's keys with the default they had when one class held them all (JSON values, as keys hold them).
 SHARED_KEYS = {
     "layers": None, "init_layers": None, "layer_map": None, "checkpoint": None, "tokenizer": "wordpiece",
     "lowercase": True, "max_vocab": 50000, "min_freq": 1, "embeddings": "svd", "vectors": None, "embedding_dim": 300,
     "embedding_mode": "tuned", "hidden_size": 150, "num_layers": 1, "fc_dim": 200, "pooling": "last",
     "token_weights": None, "sif_a": None, "hidden_layer": None, "filter_widths": [3, 4, 5], "num_filters": 100,
+    "question": None,
 }
 
 

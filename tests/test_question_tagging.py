@@ -74,6 +74,7 @@ def _config(tmp_path, data_dir, teacher, students=None) -> str:
             {"name": "bilstm", "kind": "bilstm", "embedding_dim": 16, "hidden_size": 8, "fc_dim": 8,
              "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "optimizer": "adam"}},
             {"name": "cnn", "kind": "cnn", "embedding_dim": 16, "num_filters": 4, "filter_widths": [3, 4],
+             "question": "pooled",
              "train": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2, "optimizer": "adam"}}],
         "exam": {"warmup": 1, "max_batches": 3, "max_seconds": 0.2, "threads": [1], "batch_sizes": [1, 32],
                  "reference": "none", "memory": False},
@@ -229,6 +230,32 @@ def torch_model_inputs(examples):
     return task_kind("question_tagging").as_inputs(examples)
 
 
+@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
+def test_pooled_question_reaches_every_passage_token(kind):
+    import torch
+
+    from taskdistil.students.registry import build_student
+
+    torch.manual_seed(0)
+    settings = {"vocab_size": 50, "num_labels": 3, "embedding_dim": 8, "hidden_size": 8, "fc_dim": 32,
+                "num_filters": 4, "filter_widths": (3,), "head": "token", "dropout": 0.0}
+    pooled = build_student(kind, question="pooled", sep_id=2, **settings).eval()
+    inline = build_student(kind, **settings).eval()
+    passage = [10 + k for k in range(12)]
+    a = torch.tensor([[1, 5, 6, 2, *passage, 2]])  # [CLS] q [SEP] p [SEP]
+    b = torch.tensor([[1, 7, 8, 2, *passage, 2]])  # another question
+    mask = torch.ones_like(a)
+    with torch.no_grad():
+        assert not torch.allclose(pooled(a, mask).logits[0, -3], pooled(b, mask).logits[0, -3])
+        if kind == "cnn":  # a window of 3 never reaches the question from the passage's end
+            assert torch.allclose(inline(a, mask).logits[0, -3], inline(b, mask).logits[0, -3])
+        else:
+            assert torch.allclose(pooled(a, mask).logits, pooled.export_forward(a, mask), atol=1e-5)
+        padded = torch.cat([a, torch.zeros(1, 3, dtype=torch.long)], 1)  # padding changes nothing
+        pad_mask = torch.cat([mask, torch.zeros(1, 3, dtype=torch.long)], 1)
+        assert torch.allclose(pooled(padded, pad_mask).logits[0, : a.shape[1]], pooled(a, mask).logits[0], atol=1e-5)
+
+
 def test_question_keys_belong_to_question_tagging(tmp_path, sst2_small, tiny_teacher):
     from taskdistil.errors import ConfigError
 
@@ -238,3 +265,7 @@ def test_question_keys_belong_to_question_tagging(tmp_path, sst2_small, tiny_tea
             "question_column": "q"}
     with pytest.raises(ConfigError, match="question_column is a setting of task 'question_tagging'"):
         load_config(tiny_config(tmp_path, sst2_small, tiny_teacher, data=data))
+    students = [{"name": "b", "question": "pooled"}]
+    data["question_column"] = "question"
+    with pytest.raises(ConfigError, match="students.b.question is a setting of task 'question_tagging'"):
+        load_config(tiny_config(tmp_path, sst2_small, tiny_teacher, data=data, students=students))

@@ -4,7 +4,9 @@ Default: one layer, 300-d embeddings, 150 units per direction, the last hidden s
 each direction (``pooling="last"``), a 200-unit ReLU layer. Options: more layers, max or
 mean pooling over time. Sentence pairs (``pair``): siamese, the one BiLSTM reads each sentence and the
 ReLU layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``). Token tagging (``head="token"``):
-the same ReLU layer and classifier read every token's state (``token_states``, (B, T, 2H)): logits (B, T, C).
+the same ReLU layer and classifier read every token's state (``token_states``, (B, T, 2H)): logits (B, T, C);
+with ``question="pooled"`` (question tagging) each state beside the question's pooled state
+(``taskdistil.students.question``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from taskdistil.pooling import masked_mean
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
+from taskdistil.students.question import head_dim, with_question
 
 
 @dataclass
@@ -35,6 +38,8 @@ class BiLSTMConfig:
     pooling: str = "last"  # last | max | mean
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
     head: str = "sequence"  # sequence: logits (B, C) of the pooled state; token: logits (B, T, C) per token
+    question: str = "inline"  # token head over [CLS] q [SEP] p [SEP]: "pooled" adds the question's mean state
+    sep_id: int | None = None  # the separator after the question (question="pooled")
 
 
 class BiLSTMStudent(nn.Module):
@@ -51,7 +56,9 @@ class BiLSTMStudent(nn.Module):
                             batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(feature_dim(2 * config.hidden_size, config.pair), config.fc_dim)
+        width = 2 * config.hidden_size
+        self.fc = nn.Linear(head_dim(width, config.question) if config.head == "token" else
+                            feature_dim(width, config.pair), config.fc_dim)
         self.classifier = nn.Linear(config.fc_dim, config.num_labels)
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
@@ -60,10 +67,17 @@ class BiLSTMStudent(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         if self.config.head == "token":
-            return StudentOutput(logits=self._head(self.token_states(input_ids, attention_mask)))  # (B, T, C)
+            states = self._with_question(self.token_states(input_ids, attention_mask), input_ids, attention_mask)
+            return StudentOutput(logits=self._head(states))  # (B, T, C)
         pooled = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, 2H), pairs (B, 8H)
         hidden = torch.relu(self.fc(self.dropout(pooled)))  # (B, fc_dim)
         return StudentOutput(logits=self.classifier(self.dropout(hidden)), pooled=pooled)
+
+    def _with_question(self, states: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """(B, T, 2H) token states, or with ``question="pooled"`` (B, T, 6H): [h_t, q, h_t * q]."""
+        if self.config.question != "pooled":
+            return states
+        return with_question(states, input_ids, attention_mask, self.config.sep_id)
 
     def _head(self, states: torch.Tensor) -> torch.Tensor:
         """(..., 2H) states -> (..., C) logits through the ReLU layer and the classifier."""
@@ -108,7 +122,8 @@ class BiLSTMStudent(nn.Module):
         reversed within its own length, so padding (at the end) never reaches a valid state.
         """
         if self.config.head == "token":
-            return self._head(self._export_layers(input_ids, attention_mask)[0])  # (B, T, C)
+            states = self._export_layers(input_ids, attention_mask)[0]  # (B, T, 2H)
+            return self._head(self._with_question(states, input_ids, attention_mask))  # (B, T, C)
         pooled = encode_example(self._export_encode, self.config.pair, input_ids, attention_mask)
         return self.classifier(torch.relu(self.fc(pooled)))
 

@@ -19,6 +19,9 @@ class BiLSTMStudentConfig(TableStudentConfig):
     num_layers: int = Field(1, ge=1, description="stacked layers")
     fc_dim: int = Field(200, ge=1, description="ReLU layer units")
     pooling: Literal["last", "max", "mean"] = Field("last", description="how states become one vector")
+    question: Literal["inline", "pooled"] | None = Field(
+        None, description="task question_tagging: the head reads each token of [CLS] question [SEP] passage [SEP] "
+        "alone ('inline', the default) or beside the question's mean state ('pooled'; taskdistil.students.question)")
 
     @field_validator("pooling", mode="before")
     @classmethod

@@ -5,7 +5,9 @@ layer. Max pooling only looks at windows that start inside the text, so results 
 depend on how much padding a batch adds. Sentence pairs (``pair``): siamese, the one set of convolutions
 reads each sentence and the output layer reads [h1, h2, h1 * h2, |h1 - h2|] (``taskdistil.students.pairs``).
 Token tagging (``head="token"``): every token's state is its window features, the convolutions centred on it
-(``token_states``: zero padding either side, (B, T, F * len(widths))); the output layer reads each: (B, T, C).
+(``token_states``: zero padding either side, (B, T, F * len(widths))); the output layer reads each: (B, T, C);
+with ``question="pooled"`` (question tagging) each beside the question's pooled state
+(``taskdistil.students.question``: a window alone does not reach the question).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
+from taskdistil.students.question import head_dim, with_question
 
 
 @dataclass
@@ -33,6 +36,8 @@ class CNNConfig:
     dropout: float = 0.5
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
     head: str = "sequence"  # sequence: logits (B, C) of the pooled features; token: logits (B, T, C) per token
+    question: str = "inline"  # token head over [CLS] q [SEP] p [SEP]: "pooled" adds the question's mean state
+    sep_id: int | None = None  # the separator after the question (question="pooled")
 
 
 class CNNStudent(nn.Module):
@@ -49,8 +54,9 @@ class CNNStudent(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(self.embedding.out_dim, config.num_filters, w)
                                    for w in config.filter_widths)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(feature_dim(config.num_filters * len(config.filter_widths), config.pair),
-                                    config.num_labels)
+        width = config.num_filters * len(config.filter_widths)
+        self.classifier = nn.Linear(head_dim(width, config.question) if config.head == "token" else
+                                    feature_dim(width, config.pair), config.num_labels)
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding."""
@@ -59,6 +65,8 @@ class CNNStudent(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         if self.config.head == "token":
             states = self.token_states(input_ids, attention_mask)  # (B, T, F * len(widths))
+            if self.config.question == "pooled":
+                states = with_question(states, input_ids, attention_mask, self.config.sep_id)  # (B, T, 3 F W)
             return StudentOutput(logits=self.classifier(self.dropout(states)))  # (B, T, C)
         features = encode_example(self._encode, self.config.pair, input_ids, attention_mask)  # (B, F*W), pairs 4x
         return StudentOutput(logits=self.classifier(self.dropout(features)), pooled=features)

@@ -17,3 +17,6 @@ class CNNStudentConfig(TableStudentConfig):
     kind: Literal["cnn"] = "cnn"
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="convolution widths")
     num_filters: int = Field(100, ge=1, description="filters per width")
+    question: Literal["inline", "pooled"] | None = Field(
+        None, description="task question_tagging: the head reads each token of [CLS] question [SEP] passage [SEP] "
+        "alone ('inline', the default) or beside the question's mean state ('pooled'; taskdistil.students.question)")
