@@ -1,0 +1,125 @@
+"""Question tagging: which student head reads a question best, on a synthetic but learnable task built from
+WikiANN English (``$TASKDISTIL_DATA/wikiann/en``), into ``bench/results/question_tagging.json``.
+
+The task: a passage is a WikiANN sentence; the question names an entity type ("which person is mentioned ?",
+"where ...", "which organisation ..."), and the answer tags are the spans of that type (bare B/I/O tags, as
+IndoNLU FacQA). Sentences holding two or more types give one example per type present (the same passage, different
+answers: the question decides); sentences of one type give one example asking for it or, half of the time, for a
+type that is absent (no answer). The files are written as FacQA-style CSV (Python-literal list cells) under
+``--out``, then one ``taskdistil run``: the embedded MiniLM teacher fine-tuned, and four students over its
+WordPiece sub-words reading ``[CLS] question [SEP] passage [SEP]``: BiLSTM and CNN, each with the ``inline`` head
+(every token's state alone) and the ``pooled`` head (each state beside the question's mean state).
+
+    TASKDISTIL_DATA=../shared/data python bench/question_tagging.py [--train 4000] [--out runs/qa-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from taskdistil.config import RunConfig  # noqa: E402
+from taskdistil.data.tag_schemes import spans  # noqa: E402
+from taskdistil.data.tagged import read_tagged  # noqa: E402
+from taskdistil.io import write_json  # noqa: E402
+from taskdistil.pipeline import run_all  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "question_tagging.json"
+QUESTIONS = {
+    "PER": [["who", "is", "mentioned", "?"], ["which", "person", "is", "named", "?"]],
+    "LOC": [["where", "is", "it", "?"], ["which", "place", "is", "named", "?"]],
+    "ORG": [["which", "organisation", "is", "mentioned", "?"], ["what", "organization", "is", "named", "?"]],
+}
+
+
+def examples(words: list[str], tags: list[str], rng: random.Random) -> list[tuple[list[str], list[str], list[str]]]:
+    """The question-tagging examples of one tagged sentence (see the module docstring)."""
+    found = spans(tags, "iob2")
+    present = sorted({kind for kind, _, _ in found})
+    if not present:
+        return []
+    if len(present) == 1 and rng.random() < 0.5:
+        asked = [rng.choice([k for k in QUESTIONS if k not in present])]
+    else:
+        asked = present
+    out = []
+    for kind in asked:
+        answer = ["O"] * len(words)
+        for k, start, end in found:
+            if k == kind:
+                answer[start:end] = ["B"] + ["I"] * (end - start - 1)
+        out.append((rng.choice(QUESTIONS[kind]), list(words), answer))
+    return out
+
+
+def build(data_dir: Path, out: Path, sizes: dict[str, int], seed: int) -> dict[str, int]:
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, cap in sizes.items():
+        rng = random.Random(f"{seed}-{split}")
+        tagged = read_tagged(str(data_dir / "wikiann" / "en" / split))
+        rows = [row for words, tags in zip(tagged.tokens, tagged.tags) for row in examples(words, tags, rng)]
+        rng.shuffle(rows)
+        rows = rows[:cap]
+        with (out / f"{split}.csv").open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["question", "passage", "seq_label"])
+            writer.writerows([repr(q), repr(p), repr(t)] for q, p, t in rows)
+        counts[split] = len(rows)
+    return counts
+
+
+def student(name: str, kind: str, question: str) -> dict:
+    model = ({"hidden_size": 128, "fc_dim": 128, "dropout": 0.2} if kind == "bilstm" else
+             {"filter_widths": [3, 5, 7], "num_filters": 128, "dropout": 0.3})
+    return {"name": name, "kind": kind, "question": question, "embedding_dim": 128, **model,
+            "loss": {"soft": "mse", "hard_weight": 0.2},
+            "train": {"epochs": 8, "batch_size": 32, "learning_rate": 3e-3, "optimizer": "lazyadam",
+                      "scheduler": "cosine", "evals_per_epoch": 1}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=int, default=4000)
+    parser.add_argument("--dev", type=int, default=600)
+    parser.add_argument("--test", type=int, default=1500)
+    parser.add_argument("--out", default="runs/qa-bench")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    data_dir = Path(os.environ.get("TASKDISTIL_DATA", REPO.parent / "shared" / "data"))
+    out = Path(args.out)
+    counts = build(data_dir, out / "data", {"train": args.train, "dev": args.dev, "test": args.test}, args.seed)
+    config = RunConfig.model_validate({
+        "name": "qa-bench", "run_dir": str(out / "run"), "seed": args.seed,
+        "data": {"task": "question_tagging", "dir": str(out / "data"), "train": "train.csv", "dev": "dev.csv",
+                 "test": "test.csv", "tag_column": "seq_label"},
+        "teacher": {"model": "embedded:minilm-l6", "max_length": 128,
+                    "train": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-4, "optimizer": "adamw",
+                              "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1,
+                              "evals_per_epoch": 1}},
+        "annotate": {"batch_size": 64},
+        "students": [student(f"{kind}-{question}", kind, question)
+                     for kind in ("bilstm", "cnn") for question in ("inline", "pooled")],
+        "exam": {"runtimes": ["torch"], "threads": [1], "batch_sizes": [1], "max_seconds": 1.0, "memory": False,
+                 "reference": "none"},
+    })
+    run_all(config)
+    measurements = json.loads((config.resolved_run_dir() / "exam" / "measurements.json").read_text())
+    models = {row["name"]: {key: round(row["metrics"][key], 4) for key in ("f1", "exact_match", "precision", "recall")}
+              for row in measurements["models"] if row["runtime"] == "torch"}
+    result = {"examples": counts, "command": "python bench/question_tagging.py " + " ".join(sys.argv[1:]),
+              "models": models}
+    write_json(RESULTS, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
