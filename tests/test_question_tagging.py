@@ -214,7 +214,7 @@ def test_question_tagging_end_to_end(tmp_path, qa_data, tiny_teacher, capsys):
         assert [len(p["tags"]) for p in predicted] == [3, 3, len(long_passage)]  # no passage word dropped
         onnx_predicted = onnx_model.predict(examples)
         assert [p["tags"] for p in predicted] == [p["tags"] for p in onnx_predicted]
-        for found, (_, passage) in zip(predicted, torch_model_inputs(examples)):
+        for found, (_, passage) in zip(predicted, _inputs(examples)):
             for span in found["spans"]:
                 assert span["text"] == " ".join(passage[span["start"]:span["end"]])
                 assert " ".join(passage)[span["char_start"]:span["char_end"]] == span["text"]
@@ -226,7 +226,7 @@ def test_question_tagging_end_to_end(tmp_path, qa_data, tiny_teacher, capsys):
     assert len(line["tags"]) == 3 and "answer" in line
 
 
-def torch_model_inputs(examples):
+def _inputs(examples):
     return task_kind("question_tagging").as_inputs(examples)
 
 

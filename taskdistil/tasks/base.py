@@ -49,7 +49,8 @@ class TaskData(Protocol):
     test: Any
 
     def inputs(self, split: str) -> list:
-        """What a model reads, per example of ``split``: a text, a pair ``(a, b)``, or a sentence's words."""
+        """What a model reads, per example of ``split``: a text, a pair ``(a, b)``, a sentence's words, or a
+        question's and a passage's words ``(question, passage)``."""
 
     def gold(self, split: str) -> Any:
         """Gold label ids of ``split``: (N,) int64 for example units; a list of (n_words,) int64 for word units;
