@@ -146,6 +146,8 @@ def test_metrics_span_f1_and_exact_match():
     assert ev["precision"] == pytest.approx(1 / 3) and ev["recall"] == pytest.approx(1 / 2)
     assert ev["f1"] == pytest.approx(0.4) and ev["exact_match"] == pytest.approx(1 / 3)
     assert exact_match([["O", "O"]], [["O", "O"]], "iob2") == 1.0  # no answer, none predicted
+    counts = kind.example_statistics(pred, gold, labels)  # what the exam's paired bootstrap resamples
+    assert counts.shape == (3, 3) and kind.metric_of_sums(counts.sum(0, keepdims=True), labels)[0] == pytest.approx(0.4)
 
 
 def test_predictions_give_answer_text_and_offsets():
@@ -202,6 +204,8 @@ def test_question_tagging_end_to_end(tmp_path, qa_data, tiny_teacher, capsys):
     assert list(store.word_counts()) == [len(p) for _, p in data.inputs("train")]  # passage words only
     measurements = json.loads((run_dir / "exam" / "measurements.json").read_text())
     assert measurements["primary_metric"] == "f1"
+    baseline = kind_of(config).majority(data)
+    assert baseline.answer == "O" and [len(o) for o in baseline.outputs] == [len(p) for _, p in data.inputs("test")]
     for row in measurements["models"]:
         assert 0.0 <= row["metrics"]["f1"] <= 1.0 and 0.0 <= row["metrics"]["exact_match"] <= 1.0
     long_passage = (FILLER * 4) + ["paris"]
@@ -224,6 +228,10 @@ def test_question_tagging_end_to_end(tmp_path, qa_data, tiny_teacher, capsys):
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert line["question"] == "who is it ?" and line["passage"] == "john visited paris"
     assert len(line["tags"]) == 3 and "answer" in line
+
+
+def kind_of(config):
+    return task_kind(config.data.task)
 
 
 def _inputs(examples):
