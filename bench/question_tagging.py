@@ -10,7 +10,7 @@ type that is absent (no answer). The files are written as FacQA-style CSV (Pytho
 WordPiece sub-words reading ``[CLS] question [SEP] passage [SEP]``: BiLSTM and CNN, each with the ``inline`` head
 (every token's state alone) and the ``pooled`` head (each state beside the question's mean state).
 
-    TASKDISTIL_DATA=../shared/data python bench/question_tagging.py [--train 4000] [--out runs/qa-bench]
+    TASKDISTIL_DATA=../shared/data python bench/question_tagging.py [--train 6000] [--out runs/qa-bench]
 
 ``--teacher tiny`` (for a CPU that cannot fine-tune MiniLM in time) replaces the teacher by a small random BERT
 (2 layers, hidden 128) with MiniLM's tokenizer, fine-tuned here; its soft targets are weaker, so the students then
@@ -109,8 +109,8 @@ def student(name: str, kind: str, question: str, hard_weight: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=int, default=4000)
-    parser.add_argument("--dev", type=int, default=600)
+    parser.add_argument("--train", type=int, default=6000)
+    parser.add_argument("--dev", type=int, default=500)
     parser.add_argument("--test", type=int, default=1500)
     parser.add_argument("--out", default="runs/qa-bench")
     parser.add_argument("--seed", type=int, default=42)

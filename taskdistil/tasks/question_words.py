@@ -25,6 +25,9 @@ from taskdistil.tasks.words import Piece, WordEncoding, word_pieces
 class QuestionEncoding(WordEncoding):
     cut_questions: int = 0  # questions cut to max_length // 2 sub-tokens
 
+    def eventful(self) -> bool:
+        return super().eventful() or bool(self.cut_questions)
+
     def summary(self) -> str:
         return super().summary() + f", {self.cut_questions} over-long questions cut"
 

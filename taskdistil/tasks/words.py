@@ -41,6 +41,10 @@ class WordEncoding:
     cut_words: int = 0  # single words longer than a window, their sub-tokens past it cut
     by_sentence: list[list[int]] = field(default_factory=list)  # piece indices of each sentence
 
+    def eventful(self) -> bool:
+        """Whether encoding split or cut anything (the log says so)."""
+        return bool(self.windowed or self.cut_words)
+
     def summary(self) -> str:
         return (f"{self.sentences} sentences, {sum(self.words)} words, {len(self.pieces)} windows "
                 f"({self.windowed} sentences split into overlapping windows, {self.cut_words} over-long words cut)")

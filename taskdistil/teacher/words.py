@@ -43,7 +43,7 @@ def encode_teacher_words(tokenizer, sentences: Sequence, max_length: int, overla
                          task: str) -> WordEncoding:
     """The teacher's windows of ``sentences`` (a word-level kind's inputs, encoded by the kind of ``task``)."""
     encoding = task_kind(task).encode_words(backend_of(tokenizer), sentences, max_length, overlap_words)
-    if encoding.windowed or encoding.cut_words:
+    if encoding.eventful():
         log(f"[teacher] {what}: {encoding.summary()} (max_length {max_length} sub-tokens)")
     return encoding
 
