@@ -59,6 +59,7 @@ class QuestionTaggedData:
     test: Split
     tags: dict[str, list[list[str]]]
     repaired: dict[str, int]
+    window_overlap: int = 8  # passage words shared by the windows of a passage longer than a model reads
 
     def inputs(self, split: str) -> list[QAExample]:
         return getattr(self, split).texts
@@ -94,7 +95,7 @@ class QuestionTagging:
         labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
         splits = {name: Split(s.source, list(zip(s.questions, s.passages)), [], list(s.lines))
                   for name, s in read.items()}
-        data = QuestionTaggedData(labels, tags=tags, repaired=repaired, **splits)
+        data = QuestionTaggedData(labels, tags=tags, repaired=repaired, window_overlap=d.window_overlap, **splits)
         for name in ("dev", "test"):
             data.gold(name)  # raises on a tag outside the label space, naming file and line
         notes = "; ".join(f"{n}: {k} ill-formed tag(s) repaired" for n, k in repaired.items() if k)
