@@ -369,12 +369,12 @@ def test_sentence_longer_than_the_teacher_is_windowed_and_counted_in_the_log(tin
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_teacher))
     long = ["extraordinarily"] * 12 + ["paris"]
     capsys.readouterr()
-    encoding = encode_teacher_words(tokenizer, [long, ["a", "city"], long], 16, 2, "training split")
+    encoding = encode_teacher_words(tokenizer, [long, ["a", "city"], long], 16, 2, "training split", "token_tagging")
     err = capsys.readouterr().err
     assert "[teacher] training split: 3 sentences" in err and "2 sentences split into overlapping windows" in err
     kept = [w for i in encoding.by_sentence[0] for w in range(encoding.pieces[i].keep_start,
                                                               encoding.pieces[i].keep_end)]
     assert kept == list(range(len(long)))  # every word predicted once: no gold tag truncated
     assert all(len(p.ids) <= 16 for p in encoding.pieces)
-    encode_teacher_words(tokenizer, [["a", "city"]], 16, 2, "dev split")
+    encode_teacher_words(tokenizer, [["a", "city"]], 16, 2, "dev split", "token_tagging")
     assert capsys.readouterr().err == ""  # nothing windowed: nothing logged
