@@ -132,7 +132,9 @@ def test_training_batches_hold_every_window_and_take_each_word_once(tiny_teacher
     store = SimpleNamespace(word_counts=lambda: counts,
                             words=lambda idx: [np.full((counts[i], 2), float(i)) for i in idx])
     transfer = SimpleNamespace(labeled_rows=[0, 1, 2])
-    unit = WordTargets(None, data, ["O", "B-X"], transfer, sentences, tokenizer, store, "truncate",
+    from taskdistil.tasks import task_kind
+
+    unit = WordTargets(task_kind("token_tagging"), data, ["O", "B-X"], transfer, sentences, tokenizer, store, "truncate",
                        SimpleNamespace(to=lambda t: t))
     assert unit.train.windowed == 2
     idx = np.asarray([2, 0, 1])
