@@ -43,3 +43,13 @@ def test_zoo_names_start_with_their_kind_and_every_recipe_has_three_seeds(shared
     assert all(s == {1, 2, 3} for s in seeds.values()), seeds
     kinds = {s.kind for s in config.students}
     assert kinds == {"bilstm", "cnn", "transformer", "hf"}
+
+
+@pytest.mark.parametrize("name", ["mrpc.yaml", "wrete.yaml", "casa.yaml"])
+def test_pair_and_aspect_examples_list_every_student_kind(name, shared_data):
+    from taskdistil.students.registry import STUDENT_KINDS
+
+    config = _validated(EXAMPLES_DIR / name, shared_data)
+    assert config.data.task == ("multi_aspect" if name == "casa.yaml" else "sentence_pair")
+    assert sorted(s.kind for s in config.students) == sorted(STUDENT_KINDS)  # one student of each kind
+    assert all(s.seed is None for s in config.students)  # the run's seed; bench/task_kinds.py --seeds repeats them
