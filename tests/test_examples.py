@@ -76,3 +76,13 @@ def test_nergrit_example_uses_wikiann_extra_and_news_as_unlabeled_transfer_data(
     assert paths["wikiann/id/extra"].format == "conll"
     assert "id-news-unlabeled/sentences.txt" in paths
     assert all(s.max_examples for s in config.transfer.unlabeled)
+
+
+@pytest.mark.parametrize("name", ["mrpc.yaml", "wrete.yaml", "casa.yaml"])
+def test_pair_and_aspect_examples_list_every_student_kind(name, shared_data):
+    from taskdistil.students.registry import STUDENT_KINDS
+
+    config = _validated(EXAMPLES_DIR / name, shared_data)
+    assert config.data.task == ("multi_aspect" if name == "casa.yaml" else "sentence_pair")
+    assert sorted(s.kind for s in config.students) == sorted(STUDENT_KINDS)  # one student of each kind
+    assert all(s.seed is None for s in config.students)  # the run's seed; bench/task_kinds.py --seeds repeats them
