@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from taskdistil.pooling import masked_mean
+from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -35,6 +36,7 @@ class BiLSTMConfig:
     pooling: str = "last"  # last | max | mean
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
     head: str = "sequence"  # sequence: logits (B, C) of the pooled state; token: logits (B, T, C) per token
+    crf: bool = False  # token head: CRF transition scores beside it (``taskdistil.students.crf``), Viterbi decoding
 
 
 class BiLSTMStudent(nn.Module):
@@ -53,6 +55,7 @@ class BiLSTMStudent(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(feature_dim(2 * config.hidden_size, config.pair), config.fc_dim)
         self.classifier = nn.Linear(config.fc_dim, config.num_labels)
+        self.crf = CRFTransitions(config.num_labels) if config.crf else None
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding."""

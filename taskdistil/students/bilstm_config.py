@@ -19,6 +19,8 @@ class BiLSTMStudentConfig(TableStudentConfig):
     num_layers: int = Field(1, ge=1, description="stacked layers")
     fc_dim: int = Field(200, ge=1, description="ReLU layer units")
     pooling: Literal["last", "max", "mean"] = Field("last", description="how states become one vector")
+    crf: bool = Field(False, description="token_tagging: a CRF over the per-word logits (transitions learned by CRF "
+                      "likelihood on gold tags, Viterbi decoding; taskdistil.students.crf)")
 
     @field_validator("pooling", mode="before")
     @classmethod

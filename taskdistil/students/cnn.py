@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -33,6 +34,7 @@ class CNNConfig:
     dropout: float = 0.5
     pair: bool = False  # sentence pairs: siamese, inputs (2B, T): B first texts, then B second texts
     head: str = "sequence"  # sequence: logits (B, C) of the pooled features; token: logits (B, T, C) per token
+    crf: bool = False  # token head: CRF transition scores beside it (``taskdistil.students.crf``), Viterbi decoding
 
 
 class CNNStudent(nn.Module):
@@ -51,6 +53,7 @@ class CNNStudent(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(feature_dim(config.num_filters * len(config.filter_widths), config.pair),
                                     config.num_labels)
+        self.crf = CRFTransitions(config.num_labels) if config.crf else None
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding."""

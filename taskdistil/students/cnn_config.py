@@ -17,3 +17,5 @@ class CNNStudentConfig(TableStudentConfig):
     kind: Literal["cnn"] = "cnn"
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="convolution widths")
     num_filters: int = Field(100, ge=1, description="filters per width")
+    crf: bool = Field(False, description="token_tagging: a CRF over the per-word logits (transitions learned by CRF "
+                      "likelihood on gold tags, Viterbi decoding; taskdistil.students.crf)")
