@@ -129,3 +129,11 @@ def test_crf_needs_a_word_level_tagger(tmp_path, sst2_small, tiny_teacher, conll
     students = [{"name": "t", "kind": "transformer", "crf": True}]
     with pytest.raises(ConfigError, match="students.t.crf: .* kind 'bilstm' or 'cnn'"):
         load_config(_tagging_config(tmp_path, conll_data, tiny_teacher, students=students))
+
+
+def test_crf_off_leaves_stage_keys_as_they_were():
+    from taskdistil.config import StudentConfig
+    from taskdistil.pipeline import student_settings
+
+    assert "crf" not in student_settings(StudentConfig(name="b"))  # runs from before the setting keep their keys
+    assert student_settings(StudentConfig(name="b", crf=True))["crf"] is True

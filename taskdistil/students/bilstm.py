@@ -58,8 +58,12 @@ class BiLSTMStudent(nn.Module):
         self.crf = CRFTransitions(config.num_labels) if config.crf else None
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
-        """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding."""
-        return [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
+        """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding (a CRF's scores
+        with the classifier)."""
+        groups = [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
+        if self.crf is not None:
+            groups[0] += list(self.crf.parameters())
+        return groups
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         if self.config.head == "token":
