@@ -3,7 +3,7 @@
 The emissions (the student's per-word logits) keep learning the teacher's word logits through the configured loss
 (``DistillLoss``); the CRF's transition scores (``taskdistil.students.crf``) learn, together with the emissions, by
 the CRF negative log-likelihood (``taskdistil.losses.CRFNLL``, Lample et al. 2016) of the gold tags of the labeled
-sentences of each batch:
+sentences of each batch, in the ``logits`` objective (other stage objectives leave the scores as they are):
 
     L = DistillLoss(z_s, z_t, y) + CRFNLL(z_s, y)   (CRFNLL over labeled sentences only, per word)
 
