@@ -79,6 +79,9 @@ def test_viterbi_matches_brute_force():
         best = max(itertools.product(range(len(LABELS)), repeat=length),
                    key=lambda p: _path_score(emissions, p, start, transitions, end))
         assert viterbi(emissions, start, transitions, end).tolist() == list(best)
+    sentences = [rng.normal(size=(n, len(LABELS))) * 3 for n in (4, 1, 0, 7, 2, 4)]  # decoded together
+    assert [p.argmax(-1).tolist() for p in decode(sentences, decoding, batch_size=3)] == [
+        viterbi(e, start, transitions, end).tolist() for e in sentences]
     # emissions that favour an I- tag after O: the decoded path is well-formed IOB2 all the same
     emissions = np.full((3, len(LABELS)), -5.0)
     emissions[0, LABELS.index("O")] = emissions[1, LABELS.index("I-PER")] = emissions[2, LABELS.index("O")] = 5.0

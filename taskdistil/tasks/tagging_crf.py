@@ -69,13 +69,40 @@ def viterbi(emissions: np.ndarray, start: np.ndarray, transitions: np.ndarray, e
     return path
 
 
-def decode(outputs: Sequence[np.ndarray], decoding: dict) -> list[np.ndarray]:
-    """Per sentence, the Viterbi path of its emissions (n, C) as one-hot rows (n, C) float32."""
+def viterbi_batch(emissions: np.ndarray, lengths: np.ndarray, start: np.ndarray, transitions: np.ndarray,
+                  end: np.ndarray) -> np.ndarray:
+    """``viterbi`` of B sentences at once: emissions (B, W, C) padded past each sentence's ``lengths`` (B,) ->
+    paths (B, W) int64 (entries past a sentence's end: meaningless). Past its end a sentence's scores stay as they
+    are and each tag points back to itself, so one backward pass from the last column serves every length."""
+    b, w, c = emissions.shape
+    score = start + emissions[:, 0]  # (B, C)
+    back = np.broadcast_to(np.arange(c), (b, w, c)).copy()  # identity pointers past the ends
+    for t in range(1, w):
+        live = lengths > t  # (B,)
+        total = score[live][:, :, None] + transitions  # (B_live, C_prev, C_next)
+        back[live, t] = total.argmax(1)
+        score[live] = total.max(1) + emissions[live, t]
+    path = np.zeros((b, w), np.int64)
+    path[:, -1] = (score + end).argmax(1)
+    rows = np.arange(b)
+    for t in range(w - 1, 0, -1):
+        path[:, t - 1] = back[rows, t, path[:, t]]
+    return path
+
+
+def decode(outputs: Sequence[np.ndarray], decoding: dict, batch_size: int = 256) -> list[np.ndarray]:
+    """Per sentence, the Viterbi path of its emissions (n, C) as one-hot rows (n, C) float32 (sentences of similar
+    length decoded together, ``batch_size`` at a time)."""
     start, transitions, end = masked_scores(decoding)
-    out = []
-    for emissions in outputs:
-        onehot = np.zeros(np.shape(emissions), np.float32)
-        if len(emissions):
-            onehot[np.arange(len(emissions)), viterbi(emissions, start, transitions, end)] = 1.0
-        out.append(onehot)
+    out = [np.zeros(np.shape(emissions), np.float32) for emissions in outputs]
+    lengths = np.asarray([len(emissions) for emissions in outputs], np.int64)
+    order = [i for i in np.argsort(lengths, kind="stable") if lengths[i]]
+    for at in range(0, len(order), batch_size):
+        idx = order[at:at + batch_size]
+        padded = np.zeros((len(idx), lengths[idx[-1]], len(start)), np.float64)
+        for row, i in enumerate(idx):
+            padded[row, :lengths[i]] = outputs[i]
+        paths = viterbi_batch(padded, lengths[idx], start, transitions, end)
+        for row, i in enumerate(idx):
+            out[i][np.arange(lengths[i]), paths[row, :lengths[i]]] = 1.0
     return out
