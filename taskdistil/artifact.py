@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[str], task: str,
                  provenance: dict, label_meta: dict | None = None) -> None:
-    """``label_meta``: the label space's settings besides its names (a tagging scheme), saved when given."""
+    """``label_meta``: the label space's settings besides its names (a tagging scheme), saved when given. A CRF
+    tagger's transition scores are also saved in ``config.json`` (``decoding``), for runtimes without PyTorch."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_meta = tokenizer.save(out_dir)
@@ -42,6 +43,7 @@ def save_student(out_dir: Path, model: nn.Module, tokenizer, labels: Sequence[st
         "format": STUDENT_FORMAT, "taskdistil_version": __version__, "kind": model.kind,
         "model": asdict(model.config), "tokenizer": tokenizer_meta, "task": task, "labels": list(labels),
         "provenance": provenance, **({"label_meta": label_meta} if label_meta else {}),
+        **({"decoding": model.crf.decoding()} if getattr(model, "crf", None) is not None else {}),
     })
 
 
@@ -167,7 +169,7 @@ def load(path: str | Path, runtime: str = "torch", threads: int | None = None) -
         window = meta["max_length"] if is_teacher else (tokenizer.max_length if tokenizer.windows else None)
         return WordPredictor(forward, tokenizer.backend, window,
                              meta.get("label_meta", {}), tokenizer.pad_id, meta["labels"], model, path, kind,
-                             runtime, task)
+                             runtime, task, decoding=None if is_teacher else meta.get("decoding"))
     if task_kind(task).unit == "aspect":  # a label per aspect
         return AspectPredictor(meta.get("label_meta", {}), forward, encode, tokenizer.pad_id, meta["labels"], model,
                                path, kind, runtime, task)
@@ -214,13 +216,16 @@ class WordPredictor(Predictor):
     """A word-level (token tagging) model: ``predict(sentences)`` returns per sentence ``{"tags": [...], "spans":
     [{"type", "start", "end"}, ...]}`` (tags in the training data's scheme; spans over word indices, end exclusive);
     ``logits`` / ``predict_proba`` per sentence a (n_words, C) array. A sentence is a list of words or a text
-    (split on whitespace)."""
+    (split on whitespace). A CRF tagger (``decoding``: its saved transition scores) predicts the Viterbi path of its
+    per-word logits (``taskdistil.tasks.tagging_crf``, in numpy: the same in every runtime): ``outputs`` are then
+    those paths as one-hot rows, ``logits`` the emissions and ``predict_proba`` their per-word softmax."""
 
-    def __init__(self, forward, backend, max_length: int | None, label_meta: dict, *args):
+    def __init__(self, forward, backend, max_length: int | None, label_meta: dict, *args, decoding: dict | None = None):
         super().__init__(forward, None, *args)
         self.backend = backend
         self.max_length = max_length
         self.label_meta = label_meta
+        self.decoding = decoding
 
     def encode(self, sentences: Sequence) -> EncodedWords:
         kind = task_kind(self.task)
@@ -230,16 +235,24 @@ class WordPredictor(Predictor):
         return out
 
     def outputs(self, encoded: EncodedWords, batch_size: int = 256, labels: Sequence[str] | None = None) -> list:
-        from taskdistil.word_inference import word_logits
+        """Per sentence its words' logits (a CRF tagger: its decoded tags, one-hot), columns in ``labels`` order."""
+        outputs = self._emissions(encoded, batch_size)
+        if self.decoding is not None:
+            from taskdistil.tasks.tagging_crf import decode
 
-        outputs = word_logits(self._forward, encoded.encoding, self.pad_id, batch_size, pad=self._pad)
+            outputs = decode(outputs, self.decoding)
         if labels is None:
             return outputs
         order = [self.labels.index(label) for label in labels]
         return [o[:, order] for o in outputs]
 
+    def _emissions(self, encoded: EncodedWords, batch_size: int) -> list[np.ndarray]:
+        from taskdistil.word_inference import word_logits
+
+        return word_logits(self._forward, encoded.encoding, self.pad_id, batch_size, pad=self._pad)
+
     def logits(self, sentences: Sequence, batch_size: int = 256) -> list[np.ndarray]:
-        return self.outputs(self.encode(sentences), batch_size)
+        return self._emissions(self.encode(sentences), batch_size)
 
     def predict_proba(self, sentences: Sequence, batch_size: int = 256) -> list[np.ndarray]:
         return [softmax(o) for o in self.logits(sentences, batch_size)]
@@ -247,4 +260,6 @@ class WordPredictor(Predictor):
     def predict(self, sentences: Sequence, batch_size: int = 256) -> list[dict]:
         kind = task_kind(self.task)
         inputs = kind.as_inputs(sentences)
-        return kind.predictions(self.logits(inputs, batch_size), self.labels, self.label_meta, inputs=inputs)
+        # outputs: a CRF tagger's decoded paths; the emissions otherwise
+        return kind.predictions(self.outputs(self.encode(inputs), batch_size), self.labels, self.label_meta,
+                                inputs=inputs)

@@ -43,6 +43,7 @@ from taskdistil import distributed
 from taskdistil.artifact import save_student
 from taskdistil.config import StageConfig, StudentConfig, representation_stages, scheduled
 from taskdistil.devices import log_placement, student_placement
+from taskdistil.distill_crf import crf_term
 from taskdistil.distill_targets import TARGETS
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.inference import batched_logits
@@ -85,6 +86,7 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
     if hasattr(model, "from_transfer_set"):  # a static student's SIF weights: the transfer set's token statistics
         model.from_transfer_set(unit.train_ids)
     representations = _representation_targets(run, student, teacher, data)
+    crf = crf_term(model, unit, teacher.labels, label_meta(data.labels))  # None unless students.<name>.crf
     del teacher.model  # the teacher's weights are not needed past this point
     log_placement(f"distill:{student.name}", placement)
     placement.module(patient if patient is not None else model)
@@ -103,7 +105,9 @@ def distill_student(run: "Run", student: StudentConfig, stage_dir: Path) -> dict
 
             def logits_loss(idx: np.ndarray) -> torch.Tensor:
                 if patient is None:
-                    return loss(unit.rows(forward(idx).logits, idx), unit.teacher(idx), unit.gold(idx))
+                    rows = unit.rows(forward(idx).logits, idx)
+                    value = loss(rows, unit.teacher(idx), unit.gold(idx))
+                    return value if crf is None else value + crf(rows, idx)  # a CRF tagger: its NLL too
                 out, term = patient(*inputs(idx), placement.to(patient.targets(idx)))
                 return loss(unit.rows(out.logits, idx), unit.teacher(idx), unit.gold(idx)) + term
 

@@ -30,6 +30,7 @@ from taskdistil.evaluation import Evaluation
 from taskdistil.inference import batched_logits
 from taskdistil.progress import log
 from taskdistil.students.tokenizer import WordPieceTokenizer
+from taskdistil.tasks.tagging_crf import decode
 from taskdistil.teacher.aspects import aspect_rows
 from taskdistil.train.batching import example_length, pad_ids
 from taskdistil.word_inference import word_logits
@@ -113,6 +114,8 @@ class WordTargets:
     def evaluate(self, model) -> Evaluation:
         outputs = word_logits(lambda ids, mask: model(ids, mask).logits, self.dev, self.tokenizer.pad_id, 512,
                               placement=self.placement)
+        if getattr(model, "crf", None) is not None:  # a CRF tagger: its Viterbi paths (one-hot rows)
+            outputs = decode(outputs, model.crf.decoding())
         return self.kind.evaluate([o[:, self.to_teacher] for o in outputs], self.dev_gold, self.data.labels)
 
 

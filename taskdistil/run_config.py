@@ -73,6 +73,15 @@ class RunConfig(_Strict):
                                  "for task 'token_tagging', whose annotations hold word logits only")
         return self
 
+    @model_validator(mode="after")
+    def _crf_on_word_students(self) -> "RunConfig":
+        """A CRF reads per-word logits: task token_tagging (only bilstm and cnn students have the key)."""
+        for student in self.students:
+            if getattr(student, "crf", False) and self.data.task != "token_tagging":
+                raise ValueError(f"students.{student.name}.crf: a CRF layer is for task 'token_tagging' (this is "
+                                 f"task {self.data.task!r})")
+        return self
+
     @field_validator("exam")
     @classmethod
     def _no_fidelity_pairs(cls, v: ExamConfig, info: Any) -> ExamConfig:

@@ -31,6 +31,8 @@ def student_settings(student: StudentConfig, omit_unset: tuple[str, ...] = (), e
     unset = [k for k in (*omit_unset, *ADDED_STUDENT_SETTINGS)
              if (getattr(student, k) if k in own else settings.get(k)) is None]
     spec: dict = dict.fromkeys((*exclude, *unset, "device"), True)  # a run moves between devices
+    if not getattr(student, "crf", True):  # added after tagging runs existed (bilstm, cnn): left out while off
+        spec["crf"] = True
     if not student.loss.pkd_weight:
         spec["loss"] = {"pkd_weight"}
     if student.stages and all(stage.teacher_pooling is None for stage in student.stages):

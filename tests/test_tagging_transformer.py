@@ -134,7 +134,8 @@ def test_training_batches_hold_every_window_and_take_each_word_once(tiny_teacher
     transfer = SimpleNamespace(labeled_rows=[0, 1, 2])
     from taskdistil.tasks import task_kind
 
-    unit = WordTargets(task_kind("token_tagging"), data, ["O", "B-X"], transfer, sentences, tokenizer, store, "truncate",
+    unit = WordTargets(task_kind("token_tagging"), data, ["O", "B-X"], transfer,
+                       sentences, tokenizer, store, "truncate",
                        SimpleNamespace(to=lambda t: t))
     assert unit.train.windowed == 2
     idx = np.asarray([2, 0, 1])

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from taskdistil.pooling import masked_mean
+from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -40,6 +41,7 @@ class BiLSTMConfig:
     head: str = "sequence"  # sequence: logits (B, C) of the pooled state; token: logits (B, T, C) per token
     question: str = "inline"  # token head over [CLS] q [SEP] p [SEP]: "pooled" adds the question's mean state
     sep_id: int | None = None  # the separator after the question (question="pooled")
+    crf: bool = False  # token head: CRF transition scores beside it (``taskdistil.students.crf``), Viterbi decoding
 
 
 class BiLSTMStudent(nn.Module):
@@ -60,10 +62,15 @@ class BiLSTMStudent(nn.Module):
         self.fc = nn.Linear(head_dim(width, config.question) if config.head == "token" else
                             feature_dim(width, config.pair), config.fc_dim)
         self.classifier = nn.Linear(config.fc_dim, config.num_labels)
+        self.crf = CRFTransitions(config.num_labels) if config.crf else None
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
-        """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding."""
-        return [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
+        """Parameter groups top to bottom, for gradual unfreezing: classifier, fc, lstm, embedding (a CRF's scores
+        with the classifier)."""
+        groups = [list(module.parameters()) for module in (self.classifier, self.fc, self.lstm, self.embedding)]
+        if self.crf is not None:
+            groups[0] += list(self.crf.parameters())
+        return groups
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         if self.config.head == "token":

@@ -22,6 +22,8 @@ class BiLSTMStudentConfig(TableStudentConfig):
     question: Literal["inline", "pooled"] | None = Field(
         None, description="task question_tagging: the head reads each token of [CLS] question [SEP] passage [SEP] "
         "alone ('inline', the default) or beside the question's mean state ('pooled'; taskdistil.students.question)")
+    crf: bool = Field(False, description="token_tagging: a CRF over the per-word logits (transitions learned by CRF "
+                      "likelihood on gold tags, Viterbi decoding; taskdistil.students.crf)")
 
     @field_validator("pooling", mode="before")
     @classmethod

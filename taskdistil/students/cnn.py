@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -38,6 +39,7 @@ class CNNConfig:
     head: str = "sequence"  # sequence: logits (B, C) of the pooled features; token: logits (B, T, C) per token
     question: str = "inline"  # token head over [CLS] q [SEP] p [SEP]: "pooled" adds the question's mean state
     sep_id: int | None = None  # the separator after the question (question="pooled")
+    crf: bool = False  # token head: CRF transition scores beside it (``taskdistil.students.crf``), Viterbi decoding
 
 
 class CNNStudent(nn.Module):
@@ -57,10 +59,15 @@ class CNNStudent(nn.Module):
         width = config.num_filters * len(config.filter_widths)
         self.classifier = nn.Linear(head_dim(width, config.question) if config.head == "token" else
                                     feature_dim(width, config.pair), config.num_labels)
+        self.crf = CRFTransitions(config.num_labels) if config.crf else None
 
     def unfreeze_groups(self) -> list[list[nn.Parameter]]:
-        """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding."""
-        return [list(module.parameters()) for module in (self.classifier, self.convs, self.embedding)]
+        """Parameter groups top to bottom, for gradual unfreezing: classifier, convolutions, embedding (a CRF's scores
+        with the classifier)."""
+        groups = [list(module.parameters()) for module in (self.classifier, self.convs, self.embedding)]
+        if self.crf is not None:
+            groups[0] += list(self.crf.parameters())
+        return groups
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> StudentOutput:
         if self.config.head == "token":
