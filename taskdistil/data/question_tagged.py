@@ -18,8 +18,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskdistil.data.readers import jsonl_objects
-from taskdistil.data.tagged import _column_index, _key, parse_list, tagged_format_of
+from taskdistil.data.tagged import csv_cells, jsonl_cells, parse_list, tagged_format_of
 from taskdistil.errors import DataError
 
 csv.field_size_limit(1 << 30)
@@ -97,37 +96,13 @@ ROLES = ("question", "passage", "tag")
 
 def _read_csv(path: Path, columns: tuple, header: bool) -> QuestionTaggedSplit:
     rows = _Rows(str(path))
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            names = None
-            if header:
-                first = next(reader, None)
-                if first is None:
-                    raise DataError(f"{path}: empty file")
-                names = [h.strip() for h in first]
-            index = [_column_index(names, c, path, role) for c, role in zip(columns, ROLES)]
-            end = reader.line_num
-            for row in reader:
-                start, end = end + 1, reader.line_num
-                if not row or all(not c.strip() for c in row):
-                    continue
-                where = f"{path}, line {start}"
-                try:
-                    cells = [row[i] for i in index]
-                except IndexError:
-                    raise DataError(f"{where}: expected at least {max(index) + 1} columns, found {len(row)}") \
-                        from None
-                rows.add(*cells, where, start)
-    except csv.Error as err:
-        raise DataError(f"{path}: {err}") from None
+    for cells, where, line in csv_cells(path, list(zip(columns, ROLES)), header):
+        rows.add(*cells, where, line)
     return rows.split()
 
 
 def _read_jsonl(path: Path, columns: tuple) -> QuestionTaggedSplit:
     rows = _Rows(str(path))
-    for line_no, row in jsonl_objects(path):
-        where = f"{path}, line {line_no}"
-        cells = [row[_key(row, c, where, role)] for c, role in zip(columns, ROLES)]
-        rows.add(*cells, where, line_no)
+    for cells, where, line in jsonl_cells(path, list(zip(columns, ROLES))):
+        rows.add(*cells, where, line)
     return rows.split()

@@ -26,7 +26,7 @@ import ast
 import csv
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -221,6 +221,14 @@ def _column_index(names: list[str] | None, column: int | str, path: Path, role: 
 
 def _read_csv(path: Path, token_column: int | str, tag_column: int | str, header: bool) -> TaggedSplit:
     rows = _Rows(str(path))
+    for cells, where, line in csv_cells(path, ((token_column, "token"), (tag_column, "tag")), header):
+        rows.add(*cells, where, line)
+    return rows.split()
+
+
+def csv_cells(path: Path, columns: Sequence[tuple[int | str, str]], header: bool) -> Iterator[tuple[list, str, int]]:
+    """(cells of ``columns``, "FILE, line N", N) of each non-blank CSV row; ``columns``: (a header name or 0-based
+    index, its role in ``data.ROLE_column``) pairs. A missing column or a short row raises naming file and line."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
@@ -230,7 +238,7 @@ def _read_csv(path: Path, token_column: int | str, tag_column: int | str, header
                 if first is None:
                     raise DataError(f"{path}: empty file")
                 names = [h.strip() for h in first]
-            columns = [_column_index(names, token_column, path, "token"), _column_index(names, tag_column, path, "tag")]
+            index = [_column_index(names, column, path, role) for column, role in columns]
             end = reader.line_num
             for row in reader:
                 start, end = end + 1, reader.line_num
@@ -238,14 +246,21 @@ def _read_csv(path: Path, token_column: int | str, tag_column: int | str, header
                     continue
                 where = f"{path}, line {start}"
                 try:
-                    words, labels = row[columns[0]], row[columns[1]]
+                    cells = [row[i] for i in index]
                 except IndexError:
-                    raise DataError(f"{where}: expected at least {max(columns) + 1} columns, found {len(row)}") \
+                    raise DataError(f"{where}: expected at least {max(index) + 1} columns, found {len(row)}") \
                         from None
-                rows.add(words, labels, where, start)
+                yield cells, where, start
     except csv.Error as err:
         raise DataError(f"{path}: {err}") from None
-    return rows.split()
+
+
+def jsonl_cells(path: Path, columns: Sequence[tuple[int | str, str]]) -> Iterator[tuple[list, str, int]]:
+    """(values of ``columns``, "FILE, line N", N) of each JSONL object; ``columns`` as for ``csv_cells`` (a key or
+    the 0-based position of one)."""
+    for line_no, row in jsonl_objects(path):
+        where = f"{path}, line {line_no}"
+        yield [row[_key(row, column, where, role)] for column, role in columns], where, line_no
 
 
 def _key(row: dict, column: int | str, where: str, role: str) -> str:
@@ -262,10 +277,8 @@ def _key(row: dict, column: int | str, where: str, role: str) -> str:
 
 def _read_jsonl(path: Path, token_column: int | str, tag_column: int | str) -> TaggedSplit:
     rows = _Rows(str(path))
-    for line_no, row in jsonl_objects(path):
-        where = f"{path}, line {line_no}"
-        rows.add(row[_key(row, token_column, where, "token")], row[_key(row, tag_column, where, "tag")], where,
-                 line_no)
+    for cells, where, line in jsonl_cells(path, ((token_column, "token"), (tag_column, "tag"))):
+        rows.add(*cells, where, line)
     return rows.split()
 
 

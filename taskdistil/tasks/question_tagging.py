@@ -39,10 +39,9 @@ from taskdistil.errors import DataError
 from taskdistil.evaluation import Evaluation
 from taskdistil.progress import log
 from taskdistil.tasks.base import Baseline
-from taskdistil.tasks.classification import majority_class, one_hot_logits
 from taskdistil.tasks.question_words import encode_question_words
 from taskdistil.tasks.statistics import span_f1_of_sums
-from taskdistil.tasks.tagging import PLAIN, TagLabels, repair
+from taskdistil.tasks.tagging import PLAIN, TagLabels, majority_tags, repair, tag_names
 from taskdistil.tasks.tagging_metrics import sentence_counts, tagging_metrics
 
 QAExample = tuple[list[str], list[str]]  # (question words, passage words)
@@ -132,25 +131,19 @@ class QuestionTagging:
         return encode_question_words(backend, items, max_length, overlap_words)
 
     def evaluate(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> Evaluation:
-        names = labels.labels
-        pred = [repair(names, o, labels.scheme) for o in outputs]
-        true = [[names[j] for j in g] for g in gold]
+        pred, true = tag_names(outputs, gold, labels)
         evaluation = tagging_metrics(pred, true, labels.scheme)
         evaluation.metrics["exact_match"] = exact_match(pred, true, labels.scheme)
         return evaluation
 
     def majority(self, data: QuestionTaggedData, split: str = "test") -> Baseline:
         """The most frequent training tag (``O``, as a rule), for every passage word."""
-        names = data.labels.labels
-        tag = majority_class(np.concatenate(data.gold("train")), len(names))
-        return Baseline([one_hot_logits(np.full(len(passage), tag), len(names)) for _, passage in data.inputs(split)],
-                        names[tag], "the most frequent tag of the training split, for every passage word")
+        return majority_tags(data, [passage for _, passage in data.inputs(split)],
+                             "the most frequent tag of the training split, for every passage word")
 
     def example_statistics(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> np.ndarray:
         """Per example (true positive, predicted, gold) answer spans: the span F1's counts."""
-        names = labels.labels
-        pred = [repair(names, o, labels.scheme) for o in outputs]
-        return sentence_counts(pred, [[names[j] for j in g] for g in gold], labels.scheme)
+        return sentence_counts(*tag_names(outputs, gold, labels), labels.scheme)
 
     def metric_of_sums(self, sums: np.ndarray, labels: TagLabels) -> np.ndarray:
         return span_f1_of_sums(sums)

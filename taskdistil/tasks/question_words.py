@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from taskdistil.data.windows import word_windows
-from taskdistil.tasks.words import Piece, WordEncoding, word_pieces
+from taskdistil.tasks.words import WordEncoding, add_pieces, word_pieces
 
 
 @dataclass
@@ -52,28 +51,9 @@ def encode_question_words(backend, examples: Sequence[tuple[Sequence[str], Seque
     out = QuestionEncoding([], len(examples), [len(p) for _, p in examples])
     for i, (question, passage) in enumerate(examples):
         q_ids = [t for piece in word_pieces(backend, question, unk) for t in piece]
-        subwords = word_pieces(backend, passage, unk)
-        counts = [len(p) for p in subwords]
         if max_length is not None and len(q_ids) > max_length // 2:
             q_ids = q_ids[: max_length // 2]
             out.cut_questions += 1
-        head = prefix + q_ids + middle
-        room = None if max_length is None else max_length - len(head) - len(suffix)
-        if room is None or sum(counts) <= room:
-            windows = [(0, len(passage), 0, len(passage))]
-        else:
-            windows = [(w.start, w.end, w.keep_start, w.keep_end) for w in word_windows(counts, room, overlap_words)]
-            out.windowed += 1
-        out.by_sentence.append([])
-        for start, end, keep_start, keep_end in windows:
-            ids, positions = list(head), []
-            for w in range(start, end):
-                positions.append(len(ids))
-                ids.extend(subwords[w])
-            if room is not None and len(ids) - len(head) > room:  # one passage word longer than a window
-                ids = ids[: len(head) + room]
-                out.cut_words += 1
-            ids.extend(suffix)
-            out.by_sentence[-1].append(len(out.pieces))
-            out.pieces.append(Piece(i, ids, positions, start, end, keep_start, keep_end))
+        add_pieces(out, i, word_pieces(backend, passage, unk), prefix + q_ids + middle, suffix, max_length,
+                   overlap_words)
     return out

@@ -168,22 +168,14 @@ class TokenTagging:
         return encode_words(backend, sentences, max_length, overlap_words)
 
     def evaluate(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> Evaluation:
-        names = labels.labels
-        pred = [repair(names, o, labels.scheme) for o in outputs]  # what predict returns is what is scored
-        true = [[names[j] for j in g] for g in gold]
-        return tagging_metrics(pred, true, labels.scheme)
+        return tagging_metrics(*tag_names(outputs, gold, labels), labels.scheme)
 
     def majority(self, data: TaggedData, split: str = "test") -> Baseline:
         """The most frequent training tag (``O`` for span tags, as a rule), for every word."""
-        names = data.labels.labels
-        tag = majority_class(np.concatenate(data.gold("train")), len(names))
-        return Baseline([one_hot_logits(np.full(len(words), tag), len(names)) for words in data.inputs(split)],
-                        names[tag], "the most frequent tag of the training split, for every word")
+        return majority_tags(data, data.inputs(split), "the most frequent tag of the training split, for every word")
 
     def example_statistics(self, outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> np.ndarray:
-        names = labels.labels
-        pred = [repair(names, o, labels.scheme) for o in outputs]
-        return sentence_counts(pred, [[names[j] for j in g] for g in gold], labels.scheme)
+        return sentence_counts(*tag_names(outputs, gold, labels), labels.scheme)
 
     def metric_of_sums(self, sums: np.ndarray, labels: TagLabels) -> np.ndarray:
         return ratio_of_sums(sums) if labels.scheme == PLAIN else span_f1_of_sums(sums)
@@ -207,6 +199,19 @@ class TokenTagging:
     def shown(self, words: Sequence[str]) -> dict:
         """What ``taskdistil predict`` prints of an input beside its prediction."""
         return {"words": list(words)}
+
+
+def tag_names(outputs: list[np.ndarray], gold: list[np.ndarray], labels: TagLabels) -> tuple[list, list]:
+    """(predicted tags, gold tags) as names: the predictions repaired as ``predict`` returns them (what is scored)."""
+    names = labels.labels
+    return [repair(names, o, labels.scheme) for o in outputs], [[names[j] for j in g] for g in gold]
+
+
+def majority_tags(data: Any, word_lists: Sequence[Sequence], rule: str) -> Baseline:
+    """The most frequent training tag of ``data`` answered for every word of ``word_lists`` (one per example)."""
+    names = data.labels.labels
+    tag = majority_class(np.concatenate(data.gold("train")), len(names))
+    return Baseline([one_hot_logits(np.full(len(words), tag), len(names)) for words in word_lists], names[tag], rule)
 
 
 def _texts(items: Sequence) -> bool:

@@ -79,26 +79,33 @@ def encode_words(backend, sentences: Sequence[Sequence[str]], max_length: int | 
     prefix, suffix, unk = _specials(backend)
     out = WordEncoding([], len(sentences), [len(s) for s in sentences])
     for i, words in enumerate(sentences):
-        subwords = word_pieces(backend, words, unk)
-        counts = [len(p) for p in subwords]
-        room = None if max_length is None else max_length - len(prefix) - len(suffix)
-        if room is None or sum(counts) <= room:
-            windows = [(0, len(words), 0, len(words))]
-        else:
-            from taskdistil.data.windows import word_windows
-
-            windows = [(w.start, w.end, w.keep_start, w.keep_end) for w in word_windows(counts, room, overlap_words)]
-            out.windowed += 1
-        out.by_sentence.append([])
-        for start, end, keep_start, keep_end in windows:
-            ids, positions = list(prefix), []
-            for w in range(start, end):
-                positions.append(len(ids))
-                ids.extend(subwords[w])
-            if room is not None and len(ids) - len(prefix) > room:  # one word longer than a window
-                ids = ids[: len(prefix) + room]
-                out.cut_words += 1
-            ids.extend(suffix)
-            out.by_sentence[-1].append(len(out.pieces))
-            out.pieces.append(Piece(i, ids, positions, start, end, keep_start, keep_end))
+        add_pieces(out, i, word_pieces(backend, words, unk), prefix, suffix, max_length, overlap_words)
     return out
+
+
+def add_pieces(out: WordEncoding, example: int, subwords: list[list[int]], head: list[int], suffix: list[int],
+               max_length: int | None, overlap_words: int) -> None:
+    """Append to ``out`` the ``Piece``s of one example whose scored words have ``subwords``: ``head`` + the words'
+    sub-tokens + ``suffix``, in one piece, or in overlapping windows of whole words where they exceed the room
+    ``max_length`` leaves beside head and suffix (a single word longer than a window is cut, and counted)."""
+    from taskdistil.data.windows import word_windows
+
+    counts = [len(p) for p in subwords]
+    room = None if max_length is None else max_length - len(head) - len(suffix)
+    if room is None or sum(counts) <= room:
+        windows = [(0, len(subwords), 0, len(subwords))]
+    else:
+        windows = [(w.start, w.end, w.keep_start, w.keep_end) for w in word_windows(counts, room, overlap_words)]
+        out.windowed += 1
+    out.by_sentence.append([])
+    for start, end, keep_start, keep_end in windows:
+        ids, positions = list(head), []
+        for w in range(start, end):
+            positions.append(len(ids))
+            ids.extend(subwords[w])
+        if room is not None and len(ids) - len(head) > room:  # one word longer than a window
+            ids = ids[: len(head) + room]
+            out.cut_words += 1
+        ids.extend(suffix)
+        out.by_sentence[-1].append(len(out.pieces))
+        out.pieces.append(Piece(example, ids, positions, start, end, keep_start, keep_end))

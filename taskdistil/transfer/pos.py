@@ -55,16 +55,7 @@ class Tagger:
 
     def tag(self, texts: Sequence[str], desc: str | None = None) -> list[TaggedText]:
         """The texts tagged, in order; a progress bar over the texts not yet cached (none if ``desc`` is None)."""
-        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if new:
-            bar = progress(len(new), desc or "tagging", unit="text", enabled=desc is not None)
-            try:
-                for text, tagged in zip(new, self._tag_new(new), strict=True):
-                    self._cache[text] = tagged
-                    bar.update(1)
-            finally:
-                bar.close()
-        return [self._cache[t] for t in texts]
+        return _through_cache(self._cache, list(texts), self._tag_new, desc, "text")
 
     def _tag_new(self, texts: list[str]) -> Iterable[TaggedText]:
         raise NotImplementedError
@@ -72,20 +63,26 @@ class Tagger:
     def tag_words(self, sentences: Sequence[Sequence[str]], desc: str | None = None) -> list[TaggedText]:
         """Sentences given as words (word-level tasks), tagged word by word: the words are the tokens, never split
         or merged (``text`` is the words joined by spaces); each distinct sentence once."""
-        keys = [tuple(words) for words in sentences]
-        new = [k for k in dict.fromkeys(keys) if k not in self._word_cache]
-        if new:
-            bar = progress(len(new), desc or "tagging", unit="sentence", enabled=desc is not None)
-            try:
-                for words, tagged in zip(new, self._tag_new_words(new), strict=True):
-                    self._word_cache[words] = tagged
-                    bar.update(1)
-            finally:
-                bar.close()
-        return [self._word_cache[k] for k in keys]
+        return _through_cache(self._word_cache, [tuple(words) for words in sentences], self._tag_new_words, desc,
+                              "sentence")
 
     def _tag_new_words(self, sentences: list[tuple[str, ...]]) -> Iterable[TaggedText]:
         raise NotImplementedError
+
+
+def _through_cache(cache: dict, keys: list, tag_new, desc: str | None, unit: str) -> list[TaggedText]:
+    """``cache[key]`` for each key, tagging the distinct keys not cached yet with ``tag_new`` (in order; a progress
+    bar over them unless ``desc`` is None)."""
+    new = [k for k in dict.fromkeys(keys) if k not in cache]
+    if new:
+        bar = progress(len(new), desc or "tagging", unit=unit, enabled=desc is not None)
+        try:
+            for key, tagged in zip(new, tag_new(new), strict=True):
+                cache[key] = tagged
+                bar.update(1)
+        finally:
+            bar.close()
+    return [cache[k] for k in keys]
 
 
 def _words_text(words: tuple[str, ...], tags: Sequence[str | None]) -> TaggedText:
