@@ -20,14 +20,21 @@ entries of task_kinds.json as a Markdown table (no run).
 
     python bench/task_kinds.py examples/wrete.yaml --task wrete --seeds 1 2 3 --set run_dir=/tmp/runs/wrete
     python bench/task_kinds.py --table [--task wrete]
+
+``--workers N``: the teacher, transfer set and annotations are made here, then every student trains in its own
+``taskdistil distill --student NAME`` process, N at a time, one torch thread each (log: RUN/logs/distill-NAME.log);
+the exam then runs here as usual. Same stage keys as a serial run: a stopped run resumes either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +45,7 @@ import yaml  # noqa: E402
 from taskdistil.config import load_config  # noqa: E402
 from taskdistil.config_load import apply_override, parse_override  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_all  # noqa: E402
+from taskdistil.pipeline import run_all, run_one  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "task_kinds.json"
 
@@ -127,6 +134,32 @@ def summarize_seeds(measurements: dict, students: list[str], seeds: list[int], t
     return entry
 
 
+def distill_in_parallel(config_path: str, overrides: list[str], config, workers: int) -> None:
+    """Teacher, transfer set and annotations in this process; then one ``taskdistil distill --student NAME`` process
+    per student, ``workers`` at a time, with one torch thread each. A failed student is named with its log; the
+    students that finished keep their completed stages."""
+    for stage in ("teacher", "transfer", "annotate"):
+        run_one(config, stage)
+    logs = config.resolved_run_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "taskdistil", "distill", config_path]
+    for override in overrides:
+        command += ["--set", override]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def distill(name: str) -> tuple[str, int]:
+        with open(logs / f"distill-{name}.log", "w", encoding="utf-8") as out:
+            done = subprocess.run([*command, "--student", name], stdout=out, stderr=subprocess.STDOUT, env=env)
+        print(f"[distill:{name}] {'done' if done.returncode == 0 else 'FAILED'} (log: {logs / f'distill-{name}.log'})",
+              flush=True)
+        return name, done.returncode
+
+    with ThreadPoolExecutor(workers) as pool:
+        failed = [name for name, code in pool.map(distill, [s.name for s in config.students]) if code]
+    if failed:
+        sys.exit(f"students failed: {', '.join(failed)}; their logs are in {logs}")
+
+
 def table(results: dict, tasks: list[str] | None = None) -> str:
     """Markdown: per task, the teacher, the majority class where known, and each student (mean ± std over seeds)."""
     lines = ["| task | model | kind | metric (test) | x faster bs 1 | x faster bs 32 | fastest runtime bs 1 |",
@@ -154,6 +187,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train every student once per seed (one teacher and annotation cache for all)")
     parser.add_argument("--table", action="store_true", help="print task_kinds.json as a Markdown table")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="train students in this many parallel processes (one thread each)")
     parser.add_argument("--note", default=None, help="what differs from the example (e.g. a training subset)")
     args = parser.parse_args()
     if args.table and not args.config:
@@ -163,6 +198,8 @@ def main() -> None:
         parser.error("a run needs CONFIG and --task")
     overrides = seed_overrides(args.config, args.overrides, args.seeds) if args.seeds else args.overrides
     config = load_config(args.config, overrides)
+    if args.workers > 1:
+        distill_in_parallel(args.config, overrides, config, args.workers)
     run_all(config)
     measurements = read_json(config.resolved_run_dir() / "exam" / "measurements.json")
     if args.seeds:
