@@ -156,32 +156,22 @@ def warn_flat_states(spread: dict[str, float]) -> None:
 
 def teacher_hidden_layers(run: Run) -> list:
     """The teacher states the students need (``annotate.TeacherState`` names: layer L for its [CLS] state, "L:mean"),
-    [] if none: the union of the Patient KD students' layer maps (transformer and hf students: [CLS] states) and
-    the representation stages' ``teacher_layer``s (pooled by their ``teacher_pooling``).
+    [] if none: the union of the students' Patient KD layers (their settings' ``patient_kd_layers``: [CLS] states)
+    and the representation stages' ``teacher_layer``s (pooled by their ``teacher_pooling``).
 
-    Every transformer student's layer settings, every Patient KD hf student's layer map and every representation
-    stage's layer are checked against the teacher here, before any annotation, so an impossible layer fails early
-    naming its key.
+    Every student's layer settings (``reads_teacher_layers``) and every representation stage's layer are checked
+    against the teacher here, before any annotation, so an impossible layer fails early naming its key.
     """
-    students = [s for s in run.config.students
-                if s.kind == "transformer" or (s.kind == "hf" and s.loss.pkd_weight) or representation_stages(s)]
+    students = [s for s in run.config.students if s.reads_teacher_layers() or representation_stages(s)]
     if not students:
         return []
-    from taskdistil.students.transformer import bert_depth, student_layers
     from taskdistil.teacher.annotate import sorted_states, state_name
 
     config_path = run.teacher_model_dir / "config.json"
     config = read_json(config_path)
     layers: set = set()
     for student in students:
-        if student.kind == "transformer":
-            _, matched = student_layers(student, bert_depth(config, f"teacher ({config_path})"))
-            if student.loss.pkd_weight:
-                layers.update(matched)
-        elif student.kind == "hf" and student.loss.pkd_weight:
-            from taskdistil.students.hf_encoder import student_pkd_layers
-
-            layers.update(student_pkd_layers(student, int(config["num_hidden_layers"])))
+        layers.update(student.patient_kd_layers(config, f"teacher ({config_path})"))
         for key, stage in representation_stages(student):
             layers.add(state_name(stage.resolved_teacher_layer(int(config["num_hidden_layers"]), key),
                                   stage.teacher_pooling))

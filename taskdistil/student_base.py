@@ -135,6 +135,9 @@ class StudentBase(_Strict):
     # How the kind reads a sentence pair: "separate" (siamese: each text encoded alone, taskdistil.students.pairs)
     # or "joint" (one sequence with token types, as the teacher reads it).
     PAIRS: ClassVar[str] = "separate"
+    # The kind's model class, "module:Class" (``taskdistil.students.registry`` imports it; the class builds itself
+    # from these settings and the teacher: ``cls.build(settings, context)``).
+    MODEL: ClassVar[str]
 
     name: str = Field("bilstm", pattern=r"^[A-Za-z0-9_.-]+$")
     recipe: Literal["tang", "pkd-skip", "pkd-last", "xtremedistil", "hard"] | None = Field(
@@ -200,6 +203,16 @@ class StudentBase(_Strict):
     def check_files(self) -> None:
         """ConfigError naming the key of an input this student names that cannot be read (checked with the run's
         input files, before any work). Nothing here."""
+
+    def reads_teacher_layers(self) -> bool:
+        """Whether its settings name teacher layers to check before annotation (``patient_kd_layers``)."""
+        return False
+
+    def patient_kd_layers(self, teacher_config: dict, where: str) -> list[int]:
+        """The teacher layers (1-based) whose [CLS] states its Patient KD term learns from ([] without one), for
+        a teacher of ``teacher_config`` (its config.json, ``where`` it was read); a layer setting the teacher cannot
+        meet is a ConfigError naming its key. None here."""
+        return []
 
 
 def representation_stages(student: StudentBase) -> list[tuple[str, StageConfig]]:

@@ -1,9 +1,9 @@
 """A student's settings: ``StudentConfig``, one settings class per student kind told apart by ``kind``.
 
 Each kind's class lives beside its student (``taskdistil.students.<kind>_config``) over the keys every student
-shares (``taskdistil.student_base``); a key of another kind fails naming the key. A new kind is its config module
-plus one line in ``STUDENT_CONFIGS`` (and one in ``taskdistil.students.registry`` for its model, one in
-``taskdistil.student_build.BUILDERS`` for building it from the teacher).
+shares (``taskdistil.student_base``); a key of another kind fails naming the key. A new kind is its settings module
+(whose ``MODEL`` names its model class), its model module (whose ``build(settings, context)`` builds it from the
+teacher) and one line in ``STUDENT_CONFIGS``.
 """
 
 from __future__ import annotations

@@ -318,11 +318,11 @@ def test_unknown_kind_lists_the_kinds(tmp_path):
 
 def test_each_kind_validates_to_its_own_class():
     from taskdistil.config import STUDENT_CONFIGS
-    from taskdistil.student_build import BUILDERS
     from taskdistil.students.registry import STUDENT_KINDS
 
-    assert set(STUDENT_CONFIGS) == set(STUDENT_KINDS) == set(BUILDERS)  # a kind: one line in each registry
+    assert set(STUDENT_CONFIGS) == set(STUDENT_KINDS)  # a kind: one line, its settings class names its model
     for kind, cls in STUDENT_CONFIGS.items():
+        assert STUDENT_KINDS[kind].kind == kind and callable(STUDENT_KINDS[kind].build)  # it builds itself
         settings = {"checkpoint": "x"} if kind == "hf" else {}
         student = student_config(kind=kind, **settings)
         assert type(student) is cls and student.kind == kind

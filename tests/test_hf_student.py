@@ -253,8 +253,8 @@ def test_pipeline_with_an_hf_student(tmp_path, sst2_small, tiny_teacher, hf_chec
     config = tiny_config(tmp_path, sst2_small, tiny_teacher, students=[student])
     assert main(["run", str(config)]) == 0
     err = capsys.readouterr().err
-    assert ("[distill:tiny] 2-layer bert encoder (hidden 48) from " f"{checkpoint}; Patient KD (weight 100) to teacher "
-            "layers [1] through a learned 48 -> 32 projection") in err
+    assert f"[distill:tiny] 2-layer bert encoder (hidden 48) from {checkpoint}\n" in err
+    assert "[distill:tiny] Patient KD (weight 100) to teacher layers [1] through a learned 48 -> 32 projection" in err
     run_dir = tmp_path / "run"
     assert read_json(run_dir / "annotations" / "manifest.json")["inputs"]["hidden_layers"] == [1, 2]
     distill = read_json(run_dir / "students" / "tiny" / "manifest.json")

@@ -448,8 +448,9 @@ def test_pipeline_with_a_patient_kd_student(tmp_path, sst2_small, deep_base, cap
     config = tiny_config(tmp_path, sst2_small, deep_base, students=students)
     assert main(["run", str(config)]) == 0
     err = capsys.readouterr().err
-    assert ("[distill:pkd] 2-layer transformer from teacher layers [3, 4] (of 4); Patient KD (weight 100) to "
-            "teacher layers [1]") in err
+    assert "[distill:pkd] 2-layer transformer from teacher layers [3, 4] (of 4)\n" in err
+    assert "[distill:pkd] Patient KD (weight 100) to teacher layers [1]\n" in err
+    assert "[distill:kd] Patient KD" not in err  # pkd_weight 0: plain KD
     run_dir = tmp_path / "run"
 
     annotate_manifest = read_json(run_dir / "annotations" / "manifest.json")

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from taskdistil.pooling import masked_mean
+from taskdistil.students.build import BuildContext, table_student
 from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
@@ -48,6 +49,11 @@ class BiLSTMStudent(nn.Module):
     config_class = BiLSTMConfig
     kind = "bilstm"
     heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
+
+    @classmethod
+    def build(cls, settings, context: BuildContext) -> "BiLSTMStudent":
+        """From its settings and the teacher: an embedding table of ``settings.embeddings``."""
+        return table_student(cls, settings, context)
 
     def __init__(self, config: BiLSTMConfig):
         super().__init__()

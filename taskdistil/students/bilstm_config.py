@@ -13,7 +13,7 @@ class BiLSTMStudentConfig(TableStudentConfig):
     """A BiLSTM over the student's token table: ``hidden_size`` units per direction, ``num_layers`` stacked,
     states pooled (``pooling``), a ReLU layer of ``fc_dim`` units, dropout, then the head."""
 
-
+    MODEL = "taskdistil.students.bilstm:BiLSTMStudent"
     kind: Literal["bilstm"] = "bilstm"
     hidden_size: int = Field(150, ge=1, description="units per direction")
     num_layers: int = Field(1, ge=1, description="stacked layers")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdistil.students.build import BuildContext, table_student
 from taskdistil.students.crf import CRFTransitions
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
@@ -46,6 +47,11 @@ class CNNStudent(nn.Module):
     config_class = CNNConfig
     kind = "cnn"
     heads = ("sequence", "token")  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
+
+    @classmethod
+    def build(cls, settings, context: BuildContext) -> "CNNStudent":
+        """From its settings and the teacher: an embedding table of ``settings.embeddings``."""
+        return table_student(cls, settings, context)
 
     def __init__(self, config: CNNConfig):
         super().__init__()

@@ -13,7 +13,7 @@ class CNNStudentConfig(TableStudentConfig):
     """Convolutions of ``filter_widths`` (``num_filters`` each) over the student's token table, max-pooled over
     time, dropout (``dropout``), then the head."""
 
-
+    MODEL = "taskdistil.students.cnn:CNNStudent"
     kind: Literal["cnn"] = "cnn"
     filter_widths: list[int] = Field([3, 4, 5], min_length=1, description="convolution widths")
     num_filters: int = Field(100, ge=1, description="filters per width")

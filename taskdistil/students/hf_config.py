@@ -35,6 +35,7 @@ class HFStudentConfig(StudentBase):
     NULL_IS_DEFAULT = ("layer_map", "pooling", "train")
     KEY_HINTS = dict.fromkeys(TABLE_KEYS, "kind 'hf' uses its checkpoint's own tokenizer and embeddings")
     PAIRS = "joint"
+    MODEL = "taskdistil.students.hf_encoder:HFEncoderStudent"
 
     kind: Literal["hf"] = "hf"
     checkpoint: str | None = Field(None, description="the student's Hugging Face encoder checkpoint, a local "
@@ -79,6 +80,16 @@ class HFStudentConfig(StudentBase):
         """A local or embedded checkpoint's directory (a hub name: none; its name is in the key)."""
         path = Path(resolve_checkpoint(self.checkpoint))
         return {"checkpoint": path} if path.is_dir() else {}
+
+    def reads_teacher_layers(self) -> bool:
+        return bool(self.loss.pkd_weight)
+
+    def patient_kd_layers(self, teacher_config: dict, where: str) -> list[int]:
+        if not self.loss.pkd_weight:
+            return []
+        from taskdistil.students.layer_maps import student_pkd_layers
+
+        return student_pkd_layers(self, int(teacher_config["num_hidden_layers"]))
 
     def check_files(self) -> None:
         """ConfigError naming the key: an unknown embedded model, a missing local directory, one that is not a

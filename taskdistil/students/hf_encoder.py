@@ -37,25 +37,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from taskdistil.data.pairs import segment_ids
-from taskdistil.errors import ConfigError
+from taskdistil.errors import ArtifactError, ConfigError
 from taskdistil.hf_checkpoint import quiet_transformers
 from taskdistil.pooling import masked_mean
+from taskdistil.progress import log
+from taskdistil.students.build import BuildContext
 from taskdistil.students.hf_files import (
     _cannot_load,
     checkpoint_config,
     checkpoint_tokenizer,  # noqa: F401 (its home before hf_files)
     resolve_name,
 )
+from taskdistil.students.layer_maps import pkd_layer_map, student_pkd_layers  # noqa: F401 (imported from here too)
 from taskdistil.students.output import StudentOutput
-
-if TYPE_CHECKING:
-    from taskdistil.config import StudentConfig
 
 # Keys of a checkpoint's config.to_dict() that are not architecture: where it was loaded from, which version
 # wrote it, a fine-tuned head's labels (this student has its own head), its storage dtype (students train in fp32).
@@ -99,6 +98,26 @@ class HFEncoderStudent(nn.Module):
     @property
     def num_layers(self) -> int:
         return self.encoder.config.num_hidden_layers
+
+    @classmethod
+    def build(cls, settings, context: BuildContext) -> "HFEncoderStudent":
+        """From its settings: its checkpoint's first ``settings.layers`` layers under a fresh head."""
+        key, tokenizer = f"students.{settings.name}.checkpoint", context.tokenizer
+        model = cls.from_checkpoint(settings.checkpoint, len(context.teacher.labels), tokenizer.pad_id,
+                                    settings.dropout, key, layers=settings.layers, pooling=settings.pooling,
+                                    head=context.head)
+        if tokenizer.pairs and getattr(model.encoder.config, "type_vocab_size", 0) > 1:  # pairs with token types
+            try:
+                model.config.sep_id = tokenizer.pair_separator()
+            except ArtifactError as err:
+                raise ConfigError(f"{key}: {err}") from None
+        positions = getattr(model.encoder.config, "max_position_embeddings", None)
+        if positions is not None and tokenizer.max_length > positions:
+            raise ConfigError(f"students.{settings.name}.max_length: {tokenizer.max_length} tokens, but the "
+                              f"checkpoint's position embeddings cover {positions}")
+        log(f"[distill:{settings.name}] {model.num_layers}-layer {model.encoder.config.model_type} encoder (hidden "
+            f"{model.hidden_size}) from {settings.checkpoint}")
+        return model
 
     @classmethod
     def from_checkpoint(cls, name: str, num_labels: int, pad_id: int, dropout: float = 0.1,
@@ -174,25 +193,3 @@ def _pooled(out, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
 def portable_config(hf_config) -> dict:
     """A checkpoint's config as a JSON dict of its architecture: no path, version, labels or private keys."""
     return {k: v for k, v in hf_config.to_dict().items() if not k.startswith("_") and k not in _NOT_ARCHITECTURE}
-
-
-def pkd_layer_map(student: StudentConfig, student_depth: int, teacher_depth: int) -> list[int]:
-    """Teacher layers (1-based) that the hf student's layers 1..k-1 learn from under Patient KD, by the transformer
-    student's ``layer_map`` rules; errors name the student's keys."""
-    from taskdistil.students.transformer import layer_map
-
-    prefix = f"students.{student.name}"
-    if student_depth < 2:
-        raise ConfigError(f"{prefix}.loss.pkd_weight: Patient KD needs a student of >= 2 layers (layers 1..k-1 learn "
-                          f"teacher layers, the top one the logits); {student.checkpoint!r} has {student_depth}")
-    if student_depth > teacher_depth:
-        raise ConfigError(f"{prefix}.layer_map: a {student_depth}-layer student matches {student_depth - 1} layers "
-                          f"to teacher layers, but the teacher has {teacher_depth}; use loss.pkd_weight: 0")
-    return layer_map(student.layer_map, student_depth, teacher_depth, f"{prefix}.layer_map")
-
-
-def student_pkd_layers(student: StudentConfig, teacher_depth: int) -> list[int]:
-    """The Patient KD layer map of an hf student (its depth: ``layers``, else read from its checkpoint's config)."""
-    depth = student.layers or checkpoint_config(student.checkpoint, f"students.{student.name}.checkpoint"
-                                                ).num_hidden_layers
-    return pkd_layer_map(student, int(depth), teacher_depth)

@@ -1,21 +1,25 @@
-"""The student kinds by name, and construction from settings."""
+"""The student kinds by name (their model classes), and construction from settings."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import importlib
 
 from torch import nn
 
 from taskdistil.errors import ArtifactError, ConfigError
-from taskdistil.students.bilstm import BiLSTMStudent
-from taskdistil.students.cnn import CNNStudent
-from taskdistil.students.hf_encoder import HFEncoderStudent
-from taskdistil.students.static import StaticStudent
-from taskdistil.students.transformer import TransformerStudent
+from taskdistil.student_config import STUDENT_CONFIGS
+from taskdistil.students.build import construct
 
-STUDENT_KINDS: dict[str, type[nn.Module]] = {"bilstm": BiLSTMStudent, "cnn": CNNStudent,
-                                             "transformer": TransformerStudent, "hf": HFEncoderStudent,
-                                             "static": StaticStudent}
+
+def _model_class(kind: str, path: str) -> type[nn.Module]:
+    """The model class a kind's settings class names as ``MODEL`` ("module:Class")."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# The model class of each kind: the one STUDENT_CONFIGS line per kind names it (its settings class's MODEL).
+STUDENT_KINDS: dict[str, type[nn.Module]] = {kind: _model_class(kind, cls.MODEL)
+                                             for kind, cls in STUDENT_CONFIGS.items()}
 
 
 def reads_windows(kind: str) -> bool:
@@ -41,6 +45,4 @@ def build_student(kind: str, **settings) -> nn.Module:
     """
     if kind not in STUDENT_KINDS:
         raise ArtifactError(f"unknown student kind {kind!r}; known: {sorted(STUDENT_KINDS)}")
-    cls = STUDENT_KINDS[kind]
-    names = {f.name for f in fields(cls.config_class)}
-    return cls(cls.config_class(**{k: v for k, v in settings.items() if k in names}))
+    return construct(STUDENT_KINDS[kind], **settings)

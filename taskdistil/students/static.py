@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from taskdistil.students.build import BuildContext, table_student
 from taskdistil.students.embeddings import WordEmbeddings
 from taskdistil.students.output import StudentOutput
 from taskdistil.students.pairs import encode_example, feature_dim
@@ -56,6 +57,11 @@ class StaticStudent(nn.Module):
     config_class = StaticConfig
     kind = "static"
     heads = ("sequence",)  # the heads it has (``taskdistil.tasks.base.STUDENT_HEADS``)
+
+    @classmethod
+    def build(cls, settings, context: BuildContext) -> "StaticStudent":
+        """From its settings and the teacher: an embedding table of ``settings.embeddings``."""
+        return table_student(cls, settings, context)
 
     def __init__(self, config: StaticConfig):
         super().__init__()

@@ -17,6 +17,7 @@ class StaticStudentConfig(TableStudentConfig):
     """A weighted mean of the token table's rows (``token_weights``), an optional ReLU layer (``hidden_layer``
     units), dropout, then the head."""
 
+    MODEL = "taskdistil.students.static:StaticStudent"
     kind: Literal["static"] = "static"
     token_weights: Literal[TOKEN_WEIGHTS] | None = Field(None, description="pooling weights (default sif)")
     sif_a: float | None = Field(None, gt=0, description="a of the SIF weights a / (a + p(w))")

@@ -27,17 +27,16 @@ sentence is read in overlapping windows of words and rejoined as the teacher's a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ConfigError
+from taskdistil.progress import log
+from taskdistil.students.build import BuildContext
+from taskdistil.students.layer_maps import bert_depth, initial_layers, layer_map, student_layers  # noqa: F401 (imported from here too)
 from taskdistil.students.output import StudentOutput
-
-if TYPE_CHECKING:
-    from taskdistil.config import StudentConfig
 
 # The BertConfig fields that define the architecture (and dropout); a checkpoint's other settings are not kept.
 BERT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -96,6 +95,21 @@ class TransformerStudent(nn.Module):
         return StudentOutput(logits=self.classifier(self.dropout(pooled)), pooled=pooled, layer_cls=layer_cls)
 
     @classmethod
+    def build(cls, settings, context: BuildContext) -> "TransformerStudent":
+        """From its settings and the teacher: ``settings.layers`` copied teacher layers (``init_layers``)."""
+        teacher, tokenizer = context.teacher, context.tokenizer
+        depth = bert_depth(teacher.model.config, f"teacher ({context.teacher_dir})")
+        init, _ = student_layers(settings, depth)
+        model = cls.from_teacher(teacher.model, init, pad_id=tokenizer.pad_id, hidden_dropout=settings.dropout,
+                                 sep_id=teacher.sep_id, head=context.head)
+        positions = model.config.bert["max_position_embeddings"]
+        if tokenizer.max_length > positions:
+            raise ConfigError(f"students.{settings.name}.max_length: {tokenizer.max_length} tokens, but the "
+                              f"teacher's position embeddings cover {positions}")
+        log(f"[distill:{settings.name}] {len(init)}-layer transformer from teacher layers {init} (of {depth})")
+        return model
+
+    @classmethod
     def from_teacher(cls, teacher_model: nn.Module, init_layers: list[int], pad_id: int | None = None,
                      hidden_dropout: float | None = None, sep_id: int | None = None,
                      head: str = "sequence") -> "TransformerStudent":
@@ -127,58 +141,3 @@ class TransformerStudent(nn.Module):
             model.bert.pooler.load_state_dict(base.pooler.state_dict())
         model.classifier.load_state_dict(classifier.state_dict())
         return model
-
-
-# -- which teacher layers -----------------------------------------------------------------------
-
-def bert_depth(config, what: str) -> int:
-    """Number of layers of a BERT-architecture model's config (HF config object or dict); else ConfigError."""
-    get = config.get if isinstance(config, dict) else lambda name, default=None: getattr(config, name, default)
-    model_type = get("model_type")
-    if model_type != "bert":
-        raise ConfigError(f"transformer students are built from a BERT-architecture teacher (model_type 'bert'); "
-                          f"the {what} has model_type {model_type!r}")
-    return int(get("num_hidden_layers"))
-
-
-def initial_layers(spec: str | list[int], k: int, depth: int, key: str = "init_layers") -> list[int]:
-    """Teacher layers (1-based) copied into student layers 1..k: ``"first"`` = 1..k, or an explicit list."""
-    _check_depth(k, depth, key)
-    if spec == "first":
-        return list(range(1, k + 1))
-    return _checked_list(spec, k, depth, key)
-
-
-def layer_map(spec: str | list[int], k: int, depth: int, key: str = "layer_map") -> list[int]:
-    """Teacher layers (1-based) that student layers 1..k-1 learn from: ``"skip"``, ``"last"`` or a list."""
-    _check_depth(k, depth, key)
-    if spec == "skip":
-        return [j * depth // k for j in range(1, k)]
-    if spec == "last":
-        return list(range(depth - k + 1, depth))
-    return _checked_list(spec, k - 1, depth, key)
-
-
-def student_layers(student: StudentConfig, depth: int) -> tuple[list[int], list[int]]:
-    """(initial layers, Patient KD layer map) of a transformer student for a teacher of ``depth`` layers;
-    errors name the student's keys."""
-    prefix = f"students.{student.name}"
-    _check_depth(student.layers, depth, f"{prefix}.layers")
-    return (initial_layers(student.init_layers, student.layers, depth, f"{prefix}.init_layers"),
-            layer_map(student.layer_map, student.layers, depth, f"{prefix}.layer_map"))
-
-
-def _check_depth(k: int, depth: int, key: str) -> None:
-    if not 1 <= k <= depth:
-        raise ConfigError(f"{key}: a student of {k} layers cannot be built from a teacher of {depth} layers "
-                          f"(layers must be 1..{depth})")
-
-
-def _checked_list(layers: list[int], length: int, depth: int, key: str) -> list[int]:
-    layers = list(layers)
-    if len(layers) != length:
-        raise ConfigError(f"{key}: expected {length} teacher layers, got {len(layers)}: {layers}")
-    outside = [layer for layer in layers if not 1 <= layer <= depth]
-    if outside:
-        raise ConfigError(f"{key}: teacher layers {outside} out of range: the teacher has layers 1..{depth}")
-    return layers

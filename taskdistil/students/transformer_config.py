@@ -45,6 +45,7 @@ class TransformerStudentConfig(StudentBase):
     NULL_IS_DEFAULT = ("layers", "init_layers", "layer_map", "train")
     KEY_HINTS = dict.fromkeys(TABLE_KEYS, "kind 'transformer' uses the teacher's WordPiece vocabulary and embeddings")
     PAIRS = "joint"
+    MODEL = "taskdistil.students.transformer:TransformerStudent"
 
     kind: Literal["transformer"] = "transformer"
     layers: int = Field(TRANSFORMER_DEFAULTS["layers"], ge=1, description="number of layers k")
@@ -59,6 +60,15 @@ class TransformerStudentConfig(StudentBase):
 
     def teacher_model_need(self) -> str | None:
         return "kind 'transformer' (built from the teacher's layers)"
+
+    def reads_teacher_layers(self) -> bool:
+        return True  # init_layers and layer_map, with or without Patient KD
+
+    def patient_kd_layers(self, teacher_config: dict, where: str) -> list[int]:
+        from taskdistil.students.layer_maps import bert_depth, student_layers
+
+        _, matched = student_layers(self, bert_depth(teacher_config, where))
+        return matched if self.loss.pkd_weight else []
 
     @field_validator("init_layers", "layer_map", mode="before")
     @classmethod
