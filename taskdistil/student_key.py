@@ -12,7 +12,7 @@ from taskdistil.student_config import StudentConfig
 # Student settings added after runs existed: left out of stage keys while unset (None), so that the
 # keys of those runs stay as they were. loss.pkd_weight likewise while 0.
 ADDED_STUDENT_SETTINGS = ("layers", "init_layers", "layer_map", "recipe", "stages", "transfer_origins", "checkpoint",
-                          "token_weights", "sif_a", "hidden_layer", "question")
+                          "token_weights", "sif_a", "hidden_layer", "question", "bigram_buckets")
 # Every kind's keys with the default they had when one class held them all (JSON values, as keys hold them).
 SHARED_KEYS = {
     "layers": None, "init_layers": None, "layer_map": None, "checkpoint": None, "tokenizer": "wordpiece",

@@ -14,10 +14,12 @@ from taskdistil.config import load_config
 from taskdistil.errors import ConfigError
 from taskdistil.export.onnx import export_onnx, max_abs_diff, quantize_int8
 from taskdistil.export.runtime import OnnxForward
-from taskdistil.io import read_json
+from taskdistil.io import load_tensors, read_json
+from taskdistil.student_config import student_config
+from taskdistil.student_key import student_settings
 from taskdistil.students.embeddings import pca_reduce, vocabulary_embeddings
 from taskdistil.students.registry import build_student
-from taskdistil.students.static import sif_weights, token_counts
+from taskdistil.students.static import bigram_ids, sif_weights, token_counts
 from taskdistil.train.batching import pad_ids
 from tests.conftest import tiny_config
 
@@ -106,10 +108,14 @@ def test_model2vec_table_is_the_teachers_mean_state_of_each_token_and_determinis
 
 
 @pytest.mark.parametrize("settings", [{}, {"hidden_layer": 8, "token_weights": "learned"},
-                                      {"embedding_mode": "multichannel"}, {"pair": True}])
+                                      {"embedding_mode": "multichannel"}, {"pair": True},
+                                      {"bigram_buckets": 64, "hidden_layer": 8}])
 def test_onnx_fp32_and_int8_match_pytorch(tmp_path, settings):
     model = _static(**settings)
     model.set_token_frequencies(np.arange(100))
+    if model.bigrams is not None:
+        with torch.no_grad():
+            model.bigrams.weight.normal_()  # trained bigrams: the hash must agree in ONNX
     encoded = [(ids, ENCODED[-1 - i]) for i, ids in enumerate(ENCODED)] if settings.get("pair") else ENCODED
     fp32 = export_onnx(model, tmp_path / "m.onnx", [encoded[0], encoded[4], encoded[8]], 0)
     int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx")
@@ -119,6 +125,25 @@ def test_onnx_fp32_and_int8_match_pytorch(tmp_path, settings):
 
     assert max_abs_diff(logits, OnnxForward(fp32), encoded, 0, batch_size=7) <= 1e-5
     assert max_abs_diff(logits, OnnxForward(int8), encoded, 0, batch_size=7) <= 0.05
+
+
+def test_bigrams_start_as_the_unigram_model_then_read_word_order():
+    """A zero bigram table leaves the unigram model's logits; trained bigrams tell "not good" from "good not"
+    (a bag of tokens cannot), ignore padding, and texts of one token have none."""
+    plain, with_bigrams = _static(hidden_layer=4), _static(hidden_layer=4, bigram_buckets=50)
+    with_bigrams.load_state_dict({**plain.state_dict(), "bigrams.weight": with_bigrams.bigrams.weight})
+    ids, mask = pad_ids(ENCODED[:9])
+    with torch.no_grad():
+        torch.testing.assert_close(with_bigrams(ids, mask).logits, plain(ids, mask).logits, rtol=0, atol=0)
+        with_bigrams.bigrams.weight.normal_()
+        forward, backward = with_bigrams(*pad_ids([[5, 9, 7]])).logits, with_bigrams(*pad_ids([[7, 9, 5]])).logits
+        assert not torch.allclose(forward, backward)
+        torch.testing.assert_close(plain(*pad_ids([[5, 9, 7]])).logits, plain(*pad_ids([[7, 9, 5]])).logits)
+        alone = torch.cat([with_bigrams(*pad_ids([e])).logits for e in ENCODED[:9]])
+        torch.testing.assert_close(alone, with_bigrams(ids, mask).logits, rtol=0, atol=1e-6)  # padding: no pairs
+        torch.testing.assert_close(with_bigrams(*pad_ids([[5]])).logits, plain(*pad_ids([[5]])).logits)
+    assert bigram_ids(torch.tensor([[1, 2, 3]]), 50).tolist() == [[(1 * 1000003 + 2) % 50, (2 * 1000003 + 3) % 50]]
+    assert student_settings(student_config(kind="static")).get("bigram_buckets", "absent") == "absent"  # old keys
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -149,7 +174,8 @@ def test_static_student_end_to_end(tmp_path, sst2_small, tiny_teacher, monkeypat
     """Trained on the teacher's logits through the pipeline, exported (fp32 parity), examined, loaded in every
     runtime; its stage key leaves older students' keys alone (the static settings are omitted while unset)."""
     students = [{"name": "static", "kind": "static", "embeddings": "model2vec", "embedding_dim": 16,
-                 "hidden_layer": 8, "token_weights": "learned", "train": {"epochs": 2, "batch_size": 32}}]
+                 "hidden_layer": 8, "token_weights": "learned", "bigram_buckets": 512,
+                 "train": {"epochs": 2, "batch_size": 32, "optimizer": "lazyadam"}}]
     config = tiny_config(tmp_path, sst2_small, tiny_teacher, students=students)
     assert main(["run", str(config)]) == 0
     run = tmp_path / "run"
@@ -159,6 +185,9 @@ def test_static_student_end_to_end(tmp_path, sst2_small, tiny_teacher, monkeypat
     assert manifest["inputs"]["student"]["token_weights"] == "learned"
     meta = read_json(run / "students" / "static" / "model" / "config.json")
     assert meta["kind"] == "static" and meta["model"]["hidden_layer"] == 8 and meta["model"]["sif_a"] == 1e-3
+    assert meta["model"]["bigram_buckets"] == 512
+    bigrams = load_tensors(run / "students" / "static" / "model" / "model.safetensors")["bigrams.weight"]
+    assert bigrams.shape == (512, 16) and bigrams.abs().sum() > 0  # trained (lazy Adam: sparse rows) from zero
 
     report = read_json(run / "report.json")
     models = {m["label"]: m for m in report["models"]}
