@@ -63,6 +63,11 @@ class DataConfig(_Strict):
     passage_column: str | int = Field("passage", description="question_tagging: the column (key) of the passage's "
                                       "word list (tag_column: its tags, one per word; -1 the last column)")
 
+    labeled_per_class: int | None = Field(None, ge=1, description="single_sentence, sentence_pair: the low-resource "
+                                          "setting (XtremeDistil): keep this many training examples per class "
+                                          "(sampled with labeled_seed); the rest of the training texts join the "
+                                          "transfer set as unlabeled text")
+    labeled_seed: int = Field(0, description="the seed of labeled_per_class's sample")
     aspect_columns: list[str] | None = Field(None, min_length=1, description="multi_aspect: the aspect columns "
                                              "(each holding one label of its own label set); default: every "
                                              "column except text_column")
@@ -80,6 +85,9 @@ class DataConfig(_Strict):
         if self.format == "tsv" and self.task in TAGGED_TASKS:
             raise ValueError(f"format: task {self.task!r} reads csv or jsonl (token_tagging also conll: a token per "
                              "line)")
+        if self.labeled_per_class is not None and self.task not in ("single_sentence", "sentence_pair"):
+            raise ValueError(f"labeled_per_class is a setting of tasks 'single_sentence' and 'sentence_pair' (this "
+                             f"task is {self.task!r})")
         if self.aspect_columns is not None and self.task != "multi_aspect":
             raise ValueError(f"aspect_columns is a setting of task 'multi_aspect' (this task is {self.task!r})")
         if self.task == "multi_aspect" and not self.header:

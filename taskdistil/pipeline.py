@@ -90,7 +90,8 @@ def transfer_stage(run: Run, force: bool = False) -> dict:
             key_inputs["pos_lexicon"] = source_fingerprint(c.data_file(c.transfer.augment.pos_lexicon))
 
     def body(stage_dir: Path) -> dict:
-        summary = build_transfer_set(c, load_task_data(c).train, stage_dir)
+        data = load_task_data(c)
+        summary = build_transfer_set(c, data.train, stage_dir, rest=getattr(data, "rest", None))
         log(f"[transfer] {summary['count']} examples: " + ", ".join(f"{v} {k}" for k, v in
                                                                     summary["by_origin"].items()))
         return {"count": summary["count"], "by_origin": summary["by_origin"]}

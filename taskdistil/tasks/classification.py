@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from taskdistil.data import LabelMap, Split, read_split
+from taskdistil.data.low_resource import keep_per_class
 from taskdistil.data.pairs import as_examples
 from taskdistil.evaluation import Evaluation
+from taskdistil.progress import log
 from taskdistil.tasks.base import Baseline
 from taskdistil.tasks.statistics import ratio_of_sums
 
@@ -24,6 +26,7 @@ class TaskData:
     train: Split
     dev: Split
     test: Split
+    rest: Split | None = None  # data.labeled_per_class: the training examples left out (unlabeled transfer text)
 
     def label_ids(self, split: str) -> np.ndarray:
         return np.asarray(self.labels.ids(getattr(self, split)), dtype=np.int64)
@@ -66,16 +69,23 @@ class Classification:
             splits[name] = read_split(config.data_path(name), d.text_column, d.label_column, d.format, d.header,
                                       default_hf_split=hf_split, text_b_column=d.text_b_column)
         labels = LabelMap.from_split(splits["train"])
-        data = TaskData(labels, **splits)
         for name in ("train", "dev", "test"):
             labels.ids(splits[name])  # raises on an unseen label, naming file and line
-        return data
+        if d.labeled_per_class is None:
+            return TaskData(labels, **splits)
+        splits["train"], rest, counts = keep_per_class(splits["train"], d.labeled_per_class, d.labeled_seed)
+        log(f"[data] labeled_per_class {d.labeled_per_class}: kept " + ", ".join(
+            f"{n} of {label!r}" for label, n in counts.items()) + f"; {len(rest):,} training texts join the "
+            "transfer set as unlabeled text")
+        return TaskData(labels, **splits, rest=rest)
 
     def reading(self, d: Any) -> dict:
         reading = {"task": d.task, "format": d.format, "header": d.header, "text_column": d.text_column,
                    "label_column": d.label_column, "too_long": d.too_long}
         if d.text_b_column is not None:  # only then: single-sentence runs keep their keys
             reading["text_b_column"] = d.text_b_column
+        if d.labeled_per_class is not None:  # likewise
+            reading.update(labeled_per_class=d.labeled_per_class, labeled_seed=d.labeled_seed)
         return reading
 
     def as_inputs(self, items: Sequence) -> list:

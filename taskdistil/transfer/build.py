@@ -188,8 +188,9 @@ def _unique(items: Iterable[tuple], seen: set[int], counter: dict, key: str = "d
         yield item
 
 
-def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
-    """Write the transfer set of ``config.transfer`` into ``out_dir``; returns its summary."""
+def build_transfer_set(config: RunConfig, train: Split, out_dir: Path, rest: Split | None = None) -> dict:
+    """Write the transfer set of ``config.transfer`` into ``out_dir``; returns its summary. ``rest``: training
+    examples left unlabeled (``data.labeled_per_class``), added as unlabeled text after the labeled rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     transfer: TransferConfig = config.transfer
@@ -206,6 +207,16 @@ def build_transfer_set(config: RunConfig, train: Split, out_dir: Path) -> dict:
         for i, text in enumerate(train.texts):  # labeled rows: all kept, duplicates too (each has its label)
             seen.add(text_key(text))
             writer.add(text, "labeled", train.where(i), labeled_row=i)
+        if rest is not None:  # their labels unused: the teacher labels them (no held-out share: see heldout)
+            dropped, kept = {}, 0
+            for text, where in _unique(((t, rest.where(i)) for i, t in enumerate(rest.texts)),
+                                       seen if transfer.dedup else set(), dropped):
+                if not writer.add(text, "unlabeled", where):
+                    break
+                kept += 1
+            summary["sources"].append({"path": f"{rest.source} (labeled_per_class: the rest, unlabeled)",
+                                       "examples_read": len(rest), "duplicates": dropped.get("duplicates", 0),
+                                       "kept": kept})
         for number, source in enumerate(transfer.unlabeled):
             counts, dropped, kept = SourceCounts(), {}, 0
             stream = read(source, config.data_source(source.path), counts)
