@@ -1,0 +1,122 @@
+"""The "Which Student is Best?" exam over the seven IndoNLU tasks in ../shared/data/indonlu: per task the teacher, the
+example's word-level students (BiLSTM, CNN; with CRF where the example has one) and a 2-layer transformer from the
+teacher's layers (plain KD), all exported and examined (quality, retention, parameters, disk, peak RAM, batch-1
+latency in PyTorch and in each model's fastest runtime); then per task the best student and the averages.
+Writes ``bench/results/indonlu_exam.json``:
+
+    {"mean_retention": .., "min_latency_ratio_bs1": .., "tasks": {TASK: {...}}, ...}
+
+``mean_retention``: the mean over tasks of best student / teacher on the primary metric (test split);
+``min_latency_ratio_bs1``: the smallest, over tasks, of the best student's batch-1 speed-up over the teacher
+(PyTorch, one thread). Each task is one ``taskdistil run`` of its example (``runs/<name>`` unless ``--runs DIR``),
+so finished stages are reused (the example's teacher and transfer set; its annotations too unless the example had
+a Patient KD student, whose teacher states the plain-KD transformer does not read). Transfer data per task: the
+example's (Indonesian unlabeled text for NERGrit and POSP; augmentation elsewhere).
+
+    TASKDISTIL_DATA=../shared/data python bench/indonlu_exam.py --workers 2 [--tasks smsa emot ...] [--runs DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.task_kinds import distill_in_parallel  # noqa: E402
+from taskdistil.config import load_config  # noqa: E402
+from taskdistil.io import read_json, write_json  # noqa: E402
+from taskdistil.pipeline import run_all  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "indonlu_exam.json"
+TASKS = {"smsa": "examples/smsa.yaml", "emot": "examples/emot.yaml", "casa": "examples/casa.yaml",
+         "wrete": "examples/wrete.yaml", "posp": "examples/posp.yaml", "nergrit": "examples/nergrit.yaml",
+         "terma": "examples/terma.yaml"}
+EXAMINED_KINDS = ("bilstm", "cnn")
+# The paper's third student: two teacher layers, plain KD (tagging has no Patient KD), BERT-style fine-tuning.
+TRANSFORMER = {"name": "transformer-2l", "kind": "transformer", "layers": 2,
+               "loss": {"soft": "mse", "hard_weight": 0.2},
+               "train": {"epochs": 3, "batch_size": 32, "learning_rate": 1.0e-4, "optimizer": "adamw",
+                         "scheduler": "linear", "warmup_ratio": 0.1, "evals_per_epoch": 1}}
+EXAM = {"threads": [1], "batch_sizes": [1, 32], "runtimes": ["torch", "onnx", "onnx-int8"], "memory": True,
+        "reference": "none", "max_seconds": 3.0}
+
+
+def exam_students(path: str) -> list[dict]:
+    """The example's bilstm and cnn students (its other kinds left out) and ``TRANSFORMER``."""
+    students = [s for s in yaml.safe_load(Path(path).read_text(encoding="utf-8"))["students"]
+                if s.get("kind", "bilstm") in EXAMINED_KINDS]
+    return [*students, TRANSFORMER]
+
+
+def task_row(measurements: dict) -> dict:
+    """Teacher, every student (PyTorch rows) and the best student of one task's exam."""
+    primary, rows = measurements["primary_metric"], measurements["models"]
+
+    def p50(row: dict) -> float:
+        return row["latency"]["1"]["1"]["p50_ms"]
+
+    def peak(row: dict) -> int | None:
+        return (row.get("memory") or {}).get("peak_rss_bytes")
+
+    teacher = next(r for r in rows if r["role"] == "teacher" and r["runtime"] == "torch")
+    fastest_teacher = min((r for r in rows if r["role"] == "teacher"), key=p50)
+    models = {}
+    for row in (r for r in rows if r["role"] == "student" and r["runtime"] == "torch"):
+        fastest = min((r for r in rows if r["name"] == row["name"]), key=p50)
+        models[row["name"]] = {
+            "kind": row["kind"], primary: round(row["metrics"][primary], 4),
+            "retention": round(row["metrics"][primary] / teacher["metrics"][primary], 4),
+            "parameters": row["parameters"], "disk_bytes": row["disk_bytes"], "peak_rss_bytes": peak(row),
+            "latency_bs1_ms": p50(row), "latency_ratio_bs1": round(p50(teacher) / p50(row), 2),
+            "best_runtime": fastest["runtime"],
+            "best_runtime_ratio_bs1": round(p50(fastest_teacher) / p50(fastest), 2)}
+    best = max(models, key=lambda n: models[n][primary])
+    return {"metric": primary, "test_examples": measurements["test"]["examples"],
+            "teacher": {primary: round(teacher["metrics"][primary], 4), "parameters": teacher["parameters"],
+                        "disk_bytes": teacher["disk_bytes"], "peak_rss_bytes": peak(teacher),
+                        "latency_bs1_ms": p50(teacher), "best_runtime": fastest_teacher["runtime"]},
+            "best_student": best, "retention": models[best]["retention"],
+            "latency_ratio_bs1": models[best]["latency_ratio_bs1"],
+            "best_runtime_ratio_bs1": models[best]["best_runtime_ratio_bs1"], "students": models}
+
+
+def summarize(tasks: dict) -> dict:
+    """Averages over the tasks' best students, and the targets: mean retention >= 0.97, every best >= 15x."""
+    retention = statistics.fmean(t["retention"] for t in tasks.values())
+    slowest = min(t["latency_ratio_bs1"] for t in tasks.values())
+    return {"mean_retention": round(retention, 4), "min_latency_ratio_bs1": slowest,
+            "mean_latency_ratio_bs1": round(statistics.fmean(t["latency_ratio_bs1"] for t in tasks.values()), 2),
+            "targets": {"mean_retention_at_least_0.97": retention >= 0.97, "every_best_at_least_15x": slowest >= 15},
+            "tasks_measured": sorted(tasks), "tasks": tasks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
+    parser.add_argument("--runs", default=None, help="run directories under DIR/<task> (default: the examples')")
+    parser.add_argument("--workers", type=int, default=1, help="students trained in parallel processes")
+    args = parser.parse_args()
+    results = read_json(RESULTS) if RESULTS.is_file() else {"tasks": {}}
+    for task in args.tasks:
+        overrides = ["students=" + json.dumps(exam_students(TASKS[task])), "exam=" + json.dumps(EXAM)]
+        if args.runs:
+            overrides.append(f"run_dir={Path(args.runs) / task}")
+        config = load_config(TASKS[task], overrides)
+        if args.workers > 1:
+            distill_in_parallel(TASKS[task], overrides, config, args.workers)
+        run_all(config)
+        results["tasks"][task] = task_row(read_json(config.resolved_run_dir() / "exam" / "measurements.json"))
+        results["tasks"][task]["command"] = f"python bench/indonlu_exam.py --tasks {task}"
+        write_json(RESULTS, {**summarize(results["tasks"]), "command": "python bench/indonlu_exam.py --workers 2"})
+    print(json.dumps(read_json(RESULTS), indent=2))
+
+
+if __name__ == "__main__":
+    main()

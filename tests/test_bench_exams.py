@@ -1,0 +1,88 @@
+"""bench/lowres.py and bench/indonlu_exam.py summaries (from synthetic exam measurements), the IndoNLU exam's
+student list, and bench/task_kinds.py --workers: students trained in parallel processes equal the serial ones."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+
+import pytest
+
+from taskdistil.config import load_config
+from taskdistil.pipeline import run_all
+
+from conftest import REPO, tiny_config
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(name, role, kind, value, ms, runtime="torch", metric="accuracy"):
+    return {"name": name, "role": role, "kind": kind, "runtime": runtime, "metrics": {metric: value},
+            "parameters": 10, "disk_bytes": 100, "memory": {"peak_rss_bytes": 1000},
+            "vs_teacher": {"difference": value - 0.8, "ci95": [value - 0.85, value - 0.75]},
+            "latency": {"1": {"1": {"p50_ms": ms}, "32": {"p50_ms": 4 * ms}}}}
+
+
+def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets():
+    lowres = _bench("lowres")
+    rows = [_row("teacher", "teacher", "teacher", 0.80, 20.0), _row("nokd", "student", "bilstm", 0.70, 1.0),
+            _row("hard", "student", "bilstm", 0.78, 1.0), _row("soft", "student", "bilstm", 0.795, 1.0),
+            _row("soft", "student", "bilstm", 0.10, 1.0, runtime="onnx")]  # other runtimes are not read
+    entry = lowres.summarize({"models": rows, "test": {"examples": 872}})
+    assert entry["kd_student"] == "soft" and entry["kd_acc"] == 0.795 and entry["nokd_acc"] == 0.7
+    assert entry["kd_minus_teacher_points"] == pytest.approx(-0.5) and entry["kd_minus_nokd_points"] == 9.5
+    assert entry["targets"] == {"kd_within_1_point_of_teacher": True, "kd_3_points_above_nokd": True}
+    rows[2]["metrics"]["accuracy"], rows[3]["metrics"]["accuracy"] = 0.72, 0.70
+    assert lowres.summarize({"models": rows, "test": {"examples": 872}})["targets"] == {
+        "kd_within_1_point_of_teacher": False, "kd_3_points_above_nokd": False}  # best is hard: 0.72
+    with pytest.raises(SystemExit, match="no student named 'nokd'"):
+        lowres.summarize({"models": rows[:1] + rows[2:], "test": {"examples": 872}})
+
+
+def test_indonlu_exam_rows_and_averages(shared_data, monkeypatch):
+    exam = _bench("indonlu_exam")
+    rows = [_row("teacher", "teacher", "teacher", 0.5, 30.0, metric="f1"),
+            _row("teacher", "teacher", "teacher", 0.5, 10.0, runtime="onnx-int8", metric="f1"),
+            _row("bilstm", "student", "bilstm", 0.49, 2.0, metric="f1"),
+            _row("bilstm", "student", "bilstm", 0.49, 1.0, runtime="onnx", metric="f1"),
+            _row("cnn", "student", "cnn", 0.45, 1.0, metric="f1")]
+    row = exam.task_row({"primary_metric": "f1", "models": rows, "test": {"examples": 9}})
+    assert row["best_student"] == "bilstm" and row["retention"] == 0.98 and row["latency_ratio_bs1"] == 15.0
+    assert row["best_runtime_ratio_bs1"] == 10.0 and row["students"]["bilstm"]["best_runtime"] == "onnx"
+    assert row["teacher"]["best_runtime"] == "onnx-int8" and row["students"]["cnn"]["peak_rss_bytes"] == 1000
+    summary = exam.summarize({"a": row, "b": {**row, "retention": 0.95, "latency_ratio_bs1": 20.0}})
+    assert summary["mean_retention"] == pytest.approx(0.965) and summary["min_latency_ratio_bs1"] == 15.0
+    assert summary["targets"] == {"mean_retention_at_least_0.97": False, "every_best_at_least_15x": True}
+    monkeypatch.setenv("TASKDISTIL_DATA", str(shared_data))
+    for task, path in exam.TASKS.items():  # every example loads with the exam's students and settings
+        students = exam.exam_students(str(REPO / path))
+        assert [s.get("kind", "bilstm") for s in students][-1] == "transformer", task
+        config = load_config(REPO / path, ["students=" + str(students).replace("'", '"').replace("None", "null"),
+                                           "exam=" + str(exam.EXAM).replace("'", '"').replace("True", "true")])
+        assert {s.kind for s in config.students} <= {"bilstm", "cnn", "transformer"}, task
+
+
+def test_parallel_distill_processes_give_the_serial_students(tmp_path, sst2_small, tiny_teacher, monkeypatch):
+    task_kinds = _bench("task_kinds")
+    students = [{"name": n, "embedding_dim": 16, "hidden_size": 8, "fc_dim": 8, "train": {"epochs": 1}}
+                for n in ("a", "b")] + [{"name": "c", "kind": "cnn", "embedding_dim": 16, "num_filters": 4,
+                                         "train": {"epochs": 1}}]
+    path = tiny_config(tmp_path, sst2_small, tiny_teacher, students=students)
+    serial = load_config(path)
+    run_all(serial)
+    parallel = load_config(path, [f"run_dir={tmp_path / 'parallel'}"])
+    for stage in ("teacher", "transfer", "annotations"):  # the shared stages as the serial run made them
+        shutil.copytree(tmp_path / "run" / stage, tmp_path / "parallel" / stage)
+    monkeypatch.chdir(REPO)
+    task_kinds.distill_in_parallel(str(path), [f"run_dir={tmp_path / 'parallel'}"], parallel, workers=2)
+    for name in ("a", "b", "c"):
+        digests = {hashlib.sha256((tmp_path / run / "students" / name / "model" / "model.safetensors").read_bytes())
+                   .hexdigest() for run in ("run", "parallel")}
+        assert len(digests) == 1, name  # same seed, same settings: the same weights in another process
+    assert (tmp_path / "parallel" / "logs" / "distill-c.log").read_text().strip()
