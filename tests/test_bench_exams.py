@@ -86,3 +86,21 @@ def test_parallel_distill_processes_give_the_serial_students(tmp_path, sst2_smal
                    .hexdigest() for run in ("run", "parallel")}
         assert len(digests) == 1, name  # same seed, same settings: the same weights in another process
     assert (tmp_path / "parallel" / "logs" / "distill-c.log").read_text().strip()
+
+
+def test_tang_summary_reads_fidelity_and_leaves_the_no_teacher_row_out_of_best(shared_data, monkeypatch):
+    tang = _bench("tang_sst2")
+    rows = [_row("teacher", "teacher", "teacher", 0.9, 20.0)]
+    for seed in (1, 2):
+        rows.append(_row(f"nokd-s{seed}", "student", "bilstm", 0.95, 1.0))  # better, but no teacher: not "best"
+        rows.append({**_row(f"all-s{seed}", "student", "bilstm", 0.88 + 0.01 * seed, 2.0),
+                     "fidelity": {"agreement": 0.90 + 0.01 * seed}})
+    entry = tang.summarize({"primary_metric": "accuracy", "test": {"examples": 872}, "models": rows},
+                           ["nokd", "all"], [1, 2])
+    assert entry["best_student"] == "all" and entry["best_student_acc"] == pytest.approx(0.895)
+    assert entry["agreement_heldout"] == pytest.approx(0.915) and entry["latency_ratio_bs1"] == 10.0
+    assert entry["rows"]["nokd"]["agreement_heldout"] is None
+    monkeypatch.setenv("TASKDISTIL_DATA", str(shared_data))
+    config = load_config(REPO / tang.CONFIG, _bench("task_kinds").seed_overrides(str(REPO / tang.CONFIG), [], [1, 2]))
+    assert [s.name for s in config.students][:5] == ["nokd-s1", "train-only-s1", "augmented-s1", "unlabeled-s1",
+                                                     "all-s1"]
