@@ -80,7 +80,8 @@ def build_student_model(run, student: StudentConfig, teacher: Teacher, tokenizer
                            seed=seed, cache_dir=run.dir / "cache", data_file=run.config.data_file)
     model = STUDENT_KINDS[student.kind].build(student, context)
     weight = student.loss.pkd_weight
-    layers = student.patient_kd_layers(context.teacher_config(), f"teacher ({run.teacher_model_dir})")
+    layers = (student.patient_kd_layers(context.teacher_config(), f"teacher ({run.teacher_model_dir})")
+              if student.reads_teacher_layers() else [])  # an external teacher has no model: none read
     if not (weight and layers):
         return model, None
     from taskdistil.losses import PatientLoss
