@@ -28,12 +28,8 @@ from taskdistil.data import Split
 from taskdistil.data.question_tagged import read_question_tagged
 from taskdistil.data.tag_schemes import (
     TRAINING_SCHEME,
-    check_scheme,
     convert,
-    detect_scheme,
-    ill_formed,
     spans,
-    training_scheme,
 )
 from taskdistil.errors import DataError
 from taskdistil.evaluation import Evaluation
@@ -41,7 +37,7 @@ from taskdistil.progress import log
 from taskdistil.tasks.base import Baseline
 from taskdistil.tasks.question_words import encode_question_words
 from taskdistil.tasks.statistics import span_f1_of_sums
-from taskdistil.tasks.tagging import PLAIN, TagLabels, majority_tags, repair, tag_names
+from taskdistil.tasks.tagging import PLAIN, TagLabels, majority_tags, repair, split_scheme, tag_names, training_tags
 from taskdistil.tasks.tagging_metrics import sentence_counts, tagging_metrics
 
 QAExample = tuple[list[str], list[str]]  # (question words, passage words)
@@ -81,17 +77,11 @@ class QuestionTagging:
         read = {name: read_question_tagged(config.data_path(name), format=d.format, question_column=d.question_column,
                                            passage_column=d.passage_column, tag_column=d.tag_column, header=d.header)
                 for name in ("train", "dev", "test")}
-        train = read["train"]
-        scheme = d.scheme if d.scheme != "auto" else detect_scheme(train.tags, train.where)
+        scheme = split_scheme(d.scheme, read["train"])
         if scheme == PLAIN:
-            raise DataError(f"{train.source}: question tagging marks answer spans; tag scheme 'plain' has none")
-        target = training_scheme(scheme)
-        tags, repaired = {}, {}
-        for name, split in read.items():
-            check_scheme(split.tags, scheme, split.where)
-            tags[name] = [convert(seq, scheme, target) for seq in split.tags]
-            repaired[name] = sum(ill_formed(seq, scheme) for seq in split.tags)
-        labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
+            raise DataError(f"{read['train'].source}: question tagging marks answer spans; tag scheme 'plain' has "
+                            "none")
+        tags, repaired, labels = training_tags(read, scheme)
         splits = {name: Split(s.source, list(zip(s.questions, s.passages)), [], list(s.lines))
                   for name, s in read.items()}
         data = QuestionTaggedData(labels, tags=tags, repaired=repaired, window_overlap=d.window_overlap, **splits)

@@ -83,6 +83,25 @@ class TagLabels:
         return cls(tuple(labels), scheme, source_scheme)
 
 
+def split_scheme(declared: str, train: Any) -> str:
+    """The tag scheme of a task's splits: ``declared`` (``data.scheme``), or the one detected on the training
+    split's tags when it is "auto"."""
+    return declared if declared != "auto" else detect_scheme(train.tags, train.where)
+
+
+def training_tags(read: dict[str, Any], scheme: str) -> tuple[dict, dict, TagLabels]:
+    """(per split, its tag sequences checked against ``scheme`` and converted to the training scheme; per split,
+    how many ill-formed sequences the conversion repaired; the label space of the training split's tags).
+    ``read``: split name -> a read split with ``tags`` and ``where``."""
+    target = training_scheme(scheme)
+    tags, repaired = {}, {}
+    for name, split in read.items():
+        check_scheme(split.tags, scheme, split.where)
+        tags[name] = [convert(seq, scheme, target) for seq in split.tags]
+        repaired[name] = sum(ill_formed(seq, scheme) for seq in split.tags)
+    return tags, repaired, TagLabels.from_tags(tags["train"], target, scheme, read["train"].where)
+
+
 @dataclass
 class TaggedData:
     """The splits of a tagging task: ``train``/``dev``/``test`` are ``Split``s whose ``texts`` are word lists;
@@ -126,15 +145,7 @@ class TokenTagging:
         for name in ("train", "dev", "test"):
             read[name] = read_tagged(config.data_path(name), format=d.format, token_column=d.token_column,
                                      tag_column=d.tag_column, header=d.header, lang_prefix=d.lang_prefix)
-        train = read["train"]
-        scheme = d.scheme if d.scheme != "auto" else detect_scheme(train.tags, train.where)
-        target = training_scheme(scheme)
-        tags, repaired = {}, {}
-        for name, split in read.items():
-            check_scheme(split.tags, scheme, split.where)
-            tags[name] = [convert(seq, scheme, target) for seq in split.tags]
-            repaired[name] = sum(ill_formed(seq, scheme) for seq in split.tags)
-        labels = TagLabels.from_tags(tags["train"], target, scheme, train.where)
+        tags, repaired, labels = training_tags(read, split_scheme(d.scheme, read["train"]))
         splits = {name: Split(s.source, s.tokens, [], list(s.lines)) for name, s in read.items()}
         data = TaggedData(labels, tags=tags, skipped={n: s.empty_skipped for n, s in read.items()},
                           repaired=repaired, window_overlap=d.window_overlap,
