@@ -29,10 +29,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.task_kinds import distill_in_parallel  # noqa: E402
-from taskdistil.config import load_config  # noqa: E402
+from bench.task_kinds import run_measured  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_all  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "indonlu_exam.json"
 TASKS = {"smsa": "examples/smsa.yaml", "emot": "examples/emot.yaml", "casa": "examples/casa.yaml",
@@ -108,11 +106,7 @@ def main() -> None:
         overrides = ["students=" + json.dumps(exam_students(TASKS[task])), "exam=" + json.dumps(EXAM)]
         if args.runs:
             overrides.append(f"run_dir={Path(args.runs) / task}")
-        config = load_config(TASKS[task], overrides)
-        if args.workers > 1:
-            distill_in_parallel(TASKS[task], overrides, config, args.workers)
-        run_all(config)
-        results["tasks"][task] = task_row(read_json(config.resolved_run_dir() / "exam" / "measurements.json"))
+        results["tasks"][task] = task_row(run_measured(TASKS[task], overrides, args.workers)[1])
         results["tasks"][task]["command"] = f"python bench/indonlu_exam.py --tasks {task}"
         write_json(RESULTS, {**summarize(results["tasks"]), "command": "python bench/indonlu_exam.py --workers 2"})
     print(json.dumps(read_json(RESULTS), indent=2))

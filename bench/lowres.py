@@ -24,10 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.task_kinds import distill_in_parallel  # noqa: E402
-from taskdistil.config import load_config  # noqa: E402
+from bench.task_kinds import run_measured  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_all  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "lowres.json"
 NO_KD = "nokd"
@@ -65,11 +63,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     parser.add_argument("--workers", type=int, default=1, help="students trained in parallel processes")
     args = parser.parse_args()
-    config = load_config(args.config, args.overrides)
-    if args.workers > 1:
-        distill_in_parallel(args.config, args.overrides, config, args.workers)
-    run_all(config)
-    entry = summarize(read_json(config.resolved_run_dir() / "exam" / "measurements.json"))
+    config, measurements = run_measured(args.config, args.overrides, args.workers)
+    entry = summarize(measurements)
     entry.update(labeled_per_class=config.data.labeled_per_class, labeled_seed=config.data.labeled_seed,
                  seed=config.seed, command=" ".join(["python bench/lowres.py", args.config, "--dataset", args.dataset]
                                                    + [f"--set {o}" for o in args.overrides]),

@@ -24,10 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.task_kinds import distill_in_parallel, seed_overrides, summarize_seeds  # noqa: E402
+from bench.task_kinds import run_measured, seed_overrides, summarize_seeds  # noqa: E402
 from taskdistil.config import load_config  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_all  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "pkd.json"
 EXAMPLES = {"sst2": "examples/sst2.yaml", "mrpc": "examples/mrpc.yaml"}
@@ -81,11 +80,7 @@ def main() -> None:
         base = [f"run_dir={run_dir}", "transfer={}", "exam=" + json.dumps(EXAM),
                 "students=" + json.dumps(students(args.depths, args.epochs))]
         overrides = seed_overrides(path, base, args.seeds)
-        config = load_config(path, overrides)
-        if args.workers > 1:
-            distill_in_parallel(path, overrides, config, args.workers)
-        run_all(config)
-        measurements = read_json(config.resolved_run_dir() / "exam" / "measurements.json")
+        _, measurements = run_measured(path, overrides, args.workers)
         names = [s["name"] for s in students(args.depths, args.epochs)]
         entry = summarize_seeds(measurements, names, args.seeds)
         results[dataset] = {"teacher_acc": entry["teacher"], "students": entry["students"], "seeds": args.seeds,

@@ -25,10 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.task_kinds import distill_in_parallel, seed_overrides, summarize_seeds  # noqa: E402
+from bench.task_kinds import run_measured, seed_overrides, summarize_seeds  # noqa: E402
 from taskdistil.config import load_config  # noqa: E402
-from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_all  # noqa: E402
+from taskdistil.io import write_json  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "tang_sst2.json"
 CONFIG = "examples/tang_sst2.yaml"
@@ -66,11 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     names = [s.name for s in load_config(CONFIG, args.overrides).students]
     overrides = seed_overrides(CONFIG, args.overrides, args.seeds)
-    config = load_config(CONFIG, overrides)
-    if args.workers > 1:
-        distill_in_parallel(CONFIG, overrides, config, args.workers)
-    run_all(config)
-    entry = summarize(read_json(config.resolved_run_dir() / "exam" / "measurements.json"), names, args.seeds)
+    _, measurements = run_measured(CONFIG, overrides, args.workers)
+    entry = summarize(measurements, names, args.seeds)
     entry["command"] = " ".join(["python bench/tang_sst2.py --seeds", *map(str, args.seeds)]
                                 + [f"--set {o}" for o in args.overrides])
     write_json(RESULTS, entry)

@@ -160,6 +160,17 @@ def distill_in_parallel(config_path: str, overrides: list[str], config, workers:
         sys.exit(f"students failed: {', '.join(failed)}; their logs are in {logs}")
 
 
+def run_measured(config_path: str, overrides: list[str], workers: int = 1):
+    """(the run config, its exam's measurements) after one ``taskdistil run`` of ``config_path`` under
+    ``overrides`` (finished stages are reused); ``workers`` > 1: the students train in parallel processes first
+    (``distill_in_parallel``)."""
+    config = load_config(config_path, overrides)
+    if workers > 1:
+        distill_in_parallel(config_path, overrides, config, workers)
+    run_all(config)
+    return config, read_json(config.resolved_run_dir() / "exam" / "measurements.json")
+
+
 def table(results: dict, tasks: list[str] | None = None) -> str:
     """Markdown: per task, the teacher, the majority class where known, and each student (mean ± std over seeds)."""
     lines = ["| task | model | kind | metric (test) | x faster bs 1 | x faster bs 32 | fastest runtime bs 1 |",
@@ -197,11 +208,7 @@ def main() -> None:
     if not args.config or not args.task:
         parser.error("a run needs CONFIG and --task")
     overrides = seed_overrides(args.config, args.overrides, args.seeds) if args.seeds else args.overrides
-    config = load_config(args.config, overrides)
-    if args.workers > 1:
-        distill_in_parallel(args.config, overrides, config, args.workers)
-    run_all(config)
-    measurements = read_json(config.resolved_run_dir() / "exam" / "measurements.json")
+    config, measurements = run_measured(args.config, overrides, args.workers)
     if args.seeds:
         names = [s.name.rsplit("-s", 1)[0] for s in config.students[:len(config.students) // len(args.seeds)]]
         entry = summarize_seeds(measurements, names, args.seeds)
