@@ -22,7 +22,8 @@ from taskdistil.export.package import export_model
 from taskdistil.io import load_tensors, read_json
 from taskdistil.losses import PatientLoss
 from taskdistil.pipeline import Run, student_settings, teacher_hidden_layers
-from taskdistil.students.hf_encoder import HFEncoderStudent, checkpoint_tokenizer, pkd_layer_map
+from taskdistil.students.hf_encoder import HFEncoderStudent, checkpoint_tokenizer
+from taskdistil.students.layer_maps import pkd_layer_map
 from taskdistil.teacher.annotate import HiddenStore
 from taskdistil.teacher.model import Teacher
 from taskdistil.train.batching import pad_ids

@@ -19,8 +19,9 @@ from taskdistil.export.runtime import OnnxForward
 from taskdistil.io import read_json
 from taskdistil.losses import PatientLoss
 from taskdistil.pipeline import FLAT_SPREAD, Run, student_settings, teacher_hidden_layers, warn_flat_states
+from taskdistil.students.layer_maps import initial_layers, layer_map, student_layers
 from taskdistil.students.tokenizer import WordPieceTokenizer
-from taskdistil.students.transformer import TransformerStudent, initial_layers, layer_map, student_layers
+from taskdistil.students.transformer import TransformerStudent
 from taskdistil.teacher.annotate import SHARDS, HiddenStore, LogitStore, annotate, teacher_states
 from taskdistil.teacher.model import Teacher, load_pretrained, save_teacher
 from taskdistil.train.batching import pad_ids

@@ -53,7 +53,6 @@ from taskdistil.students.hf_files import (
     checkpoint_tokenizer,  # noqa: F401 (its home before hf_files)
     resolve_name,
 )
-from taskdistil.students.layer_maps import pkd_layer_map, student_pkd_layers  # noqa: F401 (imported from here too)
 from taskdistil.students.output import StudentOutput
 
 # Keys of a checkpoint's config.to_dict() that are not architecture: where it was loaded from, which version

@@ -35,7 +35,7 @@ from taskdistil.data.pairs import segment_ids
 from taskdistil.errors import ConfigError
 from taskdistil.progress import log
 from taskdistil.students.build import BuildContext
-from taskdistil.students.layer_maps import bert_depth, initial_layers, layer_map, student_layers  # noqa: F401 (imported from here too)
+from taskdistil.students.layer_maps import bert_depth, student_layers
 from taskdistil.students.output import StudentOutput
 
 # The BertConfig fields that define the architecture (and dropout); a checkpoint's other settings are not kept.
