@@ -5,7 +5,8 @@ without KD (the gold labels only), with hard distillation, soft distillation and
 
     {DATASET: {"teacher_acc": .., "kd_acc": .., "nokd_acc": .., "kd_student": .., "students": {..}, ...}}
 
-``kd_acc`` is the best of the distilled students (hard, soft, multistage) on the test split; every student's
+``kd_acc`` is the test accuracy of the distilled student (hard, soft, multistage) with the best dev accuracy (the
+test split is not used to choose; without dev figures, the best on test, said in ``kd_chosen_on``); every student's
 accuracy comes with the exam's paired-bootstrap 95% interval of its difference to the teacher. One ``taskdistil run``
 of the config (its stages are skipped when complete: a rerun takes minutes); ``--workers N`` trains the students in
 N parallel processes (``bench/task_kinds.py``).
@@ -34,9 +35,10 @@ PAPER = {"source": "Mukherjee & Hassan Awadallah 2020, 500 labels per class, BER
          "imdb": {"teacher_acc": 89.11, "kd_acc": 89.08, "nokd_acc": 61.53}}
 
 
-def summarize(measurements: dict) -> dict:
-    """Teacher and student accuracy (PyTorch rows), the best distilled student, and the targets: KD within 1 point
-    of the teacher, and >= 3 points above the student without KD."""
+def summarize(measurements: dict, dev: dict[str, float] | None = None) -> dict:
+    """Teacher and student accuracy (PyTorch rows), the distilled student chosen on ``dev`` (name -> dev accuracy;
+    on test when a distilled student has no dev figure), and the targets: KD within 1 point of the teacher, and
+    >= 3 points above the student without KD."""
     rows = {r["name"]: r for r in measurements["models"] if r["runtime"] == "torch"}
     teacher = rows["teacher"]["metrics"]["accuracy"]
     students = {name: {"accuracy": round(r["metrics"]["accuracy"], 4),
@@ -46,14 +48,30 @@ def summarize(measurements: dict) -> dict:
     if NO_KD not in students:
         raise SystemExit(f"the config has no student named {NO_KD!r} (the student without KD)")
     distilled = {n: s for n, s in students.items() if n != NO_KD}
-    best = max(distilled, key=lambda n: distilled[n]["accuracy"])
+    on_dev = bool(dev) and all(name in dev for name in distilled)
+    for name, student in students.items():
+        if dev and name in dev:
+            student["dev_accuracy"] = round(dev[name], 4)
+    best = max(distilled, key=lambda n: dev[n] if on_dev else distilled[n]["accuracy"])
     kd, nokd = distilled[best]["accuracy"], students[NO_KD]["accuracy"]
-    return {"teacher_acc": round(teacher, 4), "kd_acc": kd, "kd_student": best, "nokd_acc": nokd,
+    return {"teacher_acc": round(teacher, 4), "kd_acc": kd, "kd_student": best,
+            "kd_chosen_on": "dev" if on_dev else "test", "nokd_acc": nokd,
             "kd_minus_teacher_points": round(100 * (kd - teacher), 2),
             "kd_minus_nokd_points": round(100 * (kd - nokd), 2),
             "targets": {"kd_within_1_point_of_teacher": bool(100 * (teacher - kd) <= 1.0),
                         "kd_3_points_above_nokd": bool(100 * (kd - nokd) >= 3.0)},
             "students": students, "test_examples": measurements["test"]["examples"], "split": "test"}
+
+
+def dev_accuracy(config) -> dict[str, float]:
+    """Each finished student's accuracy on the dev split, from its stage manifest."""
+    out = {}
+    for student in config.students:
+        manifest = config.resolved_run_dir() / "students" / student.name / "manifest.json"
+        value = (read_json(manifest).get("outputs") or {}).get("dev", {}).get("accuracy") if manifest.is_file() else None
+        if value is not None:
+            out[student.name] = value
+    return out
 
 
 def main() -> None:
@@ -64,7 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="students trained in parallel processes")
     args = parser.parse_args()
     config, measurements = run_measured(args.config, args.overrides, args.workers)
-    entry = summarize(measurements)
+    entry = summarize(measurements, dev_accuracy(config))
     entry.update(labeled_per_class=config.data.labeled_per_class, labeled_seed=config.data.labeled_seed,
                  seed=config.seed, command=" ".join(["python bench/lowres.py", args.config, "--dataset", args.dataset]
                                                    + [f"--set {o}" for o in args.overrides]),

@@ -41,6 +41,10 @@ def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets(
     rows[2]["metrics"]["accuracy"], rows[3]["metrics"]["accuracy"] = 0.72, 0.70
     assert lowres.summarize({"models": rows, "test": {"examples": 872}})["targets"] == {
         "kd_within_1_point_of_teacher": False, "kd_3_points_above_nokd": False}  # best is hard: 0.72
+    chosen = lowres.summarize({"models": rows, "test": {"examples": 872}}, dev={"nokd": 0.9, "hard": 0.8, "soft": 0.85})
+    assert chosen["kd_student"] == "soft" and chosen["kd_chosen_on"] == "dev" and chosen["kd_acc"] == 0.70
+    assert chosen["students"]["hard"]["dev_accuracy"] == 0.8  # soft: best on dev though worse on test
+    assert lowres.summarize({"models": rows, "test": {"examples": 872}}, dev={"soft": 0.85})["kd_chosen_on"] == "test"
     with pytest.raises(SystemExit, match="no student named 'nokd'"):
         lowres.summarize({"models": rows[:1] + rows[2:], "test": {"examples": 872}})
 
