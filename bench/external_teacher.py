@@ -12,6 +12,9 @@ figures, the teacher's own test accuracy from both files (the exam's external-te
 
     OMP_NUM_THREADS=1 TASKDISTIL_DATA=../shared/data python bench/external_teacher.py --teacher-run runs/sst2 --seeds 42
     # --recipe small: the example's compact BiLSTM (bilstm-small) instead of its BiLSTM, when time is short
+    # any student of another example: the static student over a run of examples/sst2-static.yaml
+    OMP_NUM_THREADS=1 TASKDISTIL_DATA=../shared/data python bench/external_teacher.py --teacher-run runs/sst2-static \
+        --example examples/sst2-static.yaml --recipe static-s1 --seeds 1 2 3
 
 Any finished run of examples/sst2.yaml serves as the teacher run, e.g. one whose teacher was adopted
 (``teacher.finetuned: true``) from a fine-tuning checkpoint by ``bench/teacher_from_checkpoint.py`` (BENCHMARKS.md).
@@ -36,7 +39,7 @@ from bench.common import cli  # noqa: E402
 from taskdistil.config import dump_config, load_config  # noqa: E402
 from taskdistil.io import atomic_write_text, read_json, write_json  # noqa: E402
 
-RECIPES = {"example": "bilstm", "small": "bilstm-small"}  # students of examples/sst2.yaml
+RECIPES = {"example": "bilstm", "small": "bilstm-small"}  # short names of students of examples/sst2.yaml
 LIGHT_EXAM = {"runtimes": ["torch"], "threads": [1], "batch_sizes": [1], "reference": "none", "memory": False,
               "max_batches": 3, "max_seconds": 0.2}  # quality is what this bench reads
 
@@ -71,15 +74,21 @@ def teacher_run_too_long(teacher_run: Path) -> str:
     return load_config(teacher_run / "config.yaml").data.too_long
 
 
-def builtin_student(teacher_run: Path, name: str, seed: int) -> Path | None:
-    """The teacher run's weights file of student ``name`` if it was trained with ``seed`` (else None)."""
+def builtin_student(teacher_run: Path, recipe: dict, seed: int) -> Path | None:
+    """The teacher run's weights file of a finished student with the settings of ``recipe`` (its name aside) trained
+    with ``seed``; None when the teacher run has none."""
     config = load_config(teacher_run / "config.yaml")
-    student = next((s for s in config.students if s.name == name), None)
-    weights = teacher_run / "students" / name / "model" / "model.safetensors"
-    if student is None or (student.seed if student.seed is not None else config.seed) != seed:
-        return None
-    done = teacher_run / "students" / name / "manifest.json"
-    return weights if done.is_file() and read_json(done).get("status") == "complete" else None
+    wanted = load_config(teacher_run / "config.yaml", [f"students={json.dumps([{**recipe, 'seed': seed}])}"])
+    settings = wanted.students[0].model_dump(exclude={"name"})
+    for student in config.students:
+        if student.seed is None:
+            student = student.model_copy(update={"seed": config.seed})
+        if student.model_dump(exclude={"name"}) != settings:
+            continue
+        done = teacher_run / "students" / student.name / "manifest.json"
+        if done.is_file() and read_json(done).get("status") == "complete":
+            return teacher_run / "students" / student.name / "model" / "model.safetensors"
+    return None
 
 
 def disagreement(config, soft_dir: Path, hard_dir: Path) -> dict:
@@ -110,7 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher-run", required=True, type=Path, help="a run of examples/sst2.yaml (read only)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="example")
+    parser.add_argument("--recipe", default="example", help=f"the student of --example to distil: its name, or "
+                        f"one of {RECIPES} (examples/sst2.yaml)")
     parser.add_argument("--example", type=Path, default=REPO / "examples" / "sst2.yaml",
                         help="the config whose data and student recipe are used (a smoke test: a tiny run's)")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "external_teacher")
@@ -126,7 +136,11 @@ def main() -> None:
             raise SystemExit(f"{teacher_run}: its {stage} stage is not complete yet")
     files = write_outputs_files(teacher_run, args.work)
     example = yaml.safe_load(args.example.read_text())
-    recipe = next(s for s in example["students"] if s["name"] == RECIPES[args.recipe])
+    name = RECIPES.get(args.recipe, args.recipe)
+    recipe = next((s for s in example["students"] if s["name"] == name), None)
+    if recipe is None:
+        raise SystemExit(f"{args.example}: no student named {name!r} (students: "
+                         f"{', '.join(s['name'] for s in example['students'])})")
     students = [{**recipe, "name": f"{recipe['name']}-s{seed}", "seed": seed} for seed in args.seeds]
     results: dict = {"teacher_run": str(teacher_run), "teacher_origin": read_json(
         teacher_run / "teacher" / "model" / "taskdistil.json")["origin"], "recipe": recipe, "seeds": args.seeds,
@@ -153,7 +167,7 @@ def main() -> None:
             entry = {"test_acc": rows[student["name"]]["metrics"]["accuracy"],
                      "dev_acc": manifest["outputs"]["dev"]["accuracy"], "steps": manifest["outputs"]["steps"],
                      "train_seconds": manifest["seconds"]}
-            builtin = builtin_student(teacher_run, recipe["name"], seed) if variant == "soft" else None
+            builtin = builtin_student(teacher_run, recipe, seed) if variant == "soft" else None
             if variant == "soft":
                 ours = run_dir / "students" / student["name"] / "model" / "model.safetensors"
                 entry["identical_to_builtin"] = None if builtin is None else same_weights(ours, builtin)
