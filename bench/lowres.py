@@ -68,7 +68,8 @@ def dev_accuracy(config) -> dict[str, float]:
     out = {}
     for student in config.students:
         manifest = config.resolved_run_dir() / "students" / student.name / "manifest.json"
-        value = (read_json(manifest).get("outputs") or {}).get("dev", {}).get("accuracy") if manifest.is_file() else None
+        outputs = (read_json(manifest).get("outputs") or {}) if manifest.is_file() else {}
+        value = (outputs.get("dev") or {}).get("accuracy")
         if value is not None:
             out[student.name] = value
     return out
