@@ -15,6 +15,7 @@ from taskdistil.progress import log
 from taskdistil.students.build import BuildContext
 from taskdistil.students.registry import STUDENT_KINDS, check_head, reads_windows
 from taskdistil.tasks import student_head, task_kind
+from taskdistil.teacher.external import vocabulary_encoder
 from taskdistil.teacher.model import Teacher
 
 # run: the pipeline's Run (its config and paths; not imported, the pipeline sits above this module)
@@ -77,7 +78,8 @@ def build_student_model(run, student: StudentConfig, teacher: Teacher, tokenizer
     head = student_head(task_kind(run.config.data.task))
     check_head(student.kind, head, f"students.{student.name}.kind")
     context = BuildContext(teacher=teacher, teacher_dir=run.teacher_model_dir, tokenizer=tokenizer, head=head,
-                           seed=seed, cache_dir=run.dir / "cache", data_file=run.config.data_file)
+                           seed=seed, cache_dir=run.dir / "cache", data_file=run.config.data_file,
+                           vocabulary_encoder=lambda: vocabulary_encoder(teacher, run.teacher_model_dir))
     model = STUDENT_KINDS[student.kind].build(student, context)
     weight = student.loss.pkd_weight
     layers = (student.patient_kd_layers(context.teacher_config(), f"teacher ({run.teacher_model_dir})")

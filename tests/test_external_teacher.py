@@ -99,6 +99,52 @@ def test_an_outputs_file_of_the_teachers_logits_gives_the_same_student(tmp_path,
         taskdistil.load(run / "teacher" / "model")
 
 
+STATIC = {"name": "static", "kind": "static", "embeddings": "model2vec", "embedding_dim": 16, "hidden_layer": 8,
+          "train": {"epochs": 1, "batch_size": 32}}
+
+
+def test_a_model2vec_table_comes_from_the_encoder_of_tokenizer_from(tmp_path, builtin, sst2_small, tiny_teacher,
+                                                                    capsys):
+    """A static student with a model2vec-style table under an external teacher reads each vocabulary entry through
+    teacher.tokenizer_from's encoder: given the built-in teacher's checkpoint and logits, it equals the built-in
+    teacher's static student in every weight; a checkpoint changed after the teacher stage is one clear error."""
+    import shutil
+
+    ours_root = tmp_path / "builtin-static"
+    shutil.copytree(builtin, ours_root / "run", ignore=shutil.ignore_patterns("students", "export", "exam", "*.lock"))
+    config = tiny_config(ours_root, sst2_small, tiny_teacher, students=[STATIC])
+    assert main(["distill", str(config)]) == 0  # teacher, transfer set and annotations reused from `builtin`
+    source = tmp_path / "encoder"
+    shutil.copytree(builtin / "teacher" / "model", source)
+    outputs = write_outputs(tmp_path / "logits.jsonl", builtin)
+    ext = external_config(tmp_path, sst2_small, source, "ext-static", outputs=str(outputs))
+    tree = yaml.safe_load(ext.read_text())
+    tree["students"] = [STATIC]
+    ext.write_text(yaml.safe_dump(tree))
+    for stage in ("teacher", "transfer", "annotate", "distill"):
+        assert main([stage, str(ext)]) == 0
+    run = tmp_path / "ext-static" / "run"
+    ours = load_file(run / "students" / "static" / "model" / "model.safetensors")
+    theirs = load_file(ours_root / "run" / "students" / "static" / "model" / "model.safetensors")
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+    assert len(list((run / "cache").glob("model2vec-states-*.safetensors"))) == 1
+
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file
+
+    weights = load_torch(source / "model.safetensors")
+    name = next(k for k in weights if k.endswith("word_embeddings.weight"))
+    weights[name] = weights[name] + 1.0
+    save_file(weights, source / "model.safetensors", metadata={"format": "pt"})
+    shutil.rmtree(run / "students")
+    shutil.rmtree(run / "cache")
+    capsys.readouterr()
+    assert main(["distill", str(ext)]) != 0
+    assert "its input embeddings differ from those the teacher stage stored" in capsys.readouterr().err
+
+
 LABELER = '''
 import json, os, sys, time, zlib
 log = sys.argv[1]
@@ -263,8 +309,6 @@ def test_a_labels_only_teacher_trains_by_hard_distillation(tmp_path, builtin, ss
     ({"outputs": "o.jsonl"}, [{"name": "pkd", "kind": "transformer"}], "students.pkd: kind 'transformer'"),
     ({"command": "x"}, [{"name": "rep", "stages": [{"objective": "representation"}, {"objective": "logits"}]}],
      "students.rep: a representation stage"),
-    ({"outputs": "o.jsonl"}, [{"name": "m2v", "kind": "static", "embeddings": "model2vec"}],
-     "students.m2v: embeddings 'model2vec'"),
     ({"outputs": "missing.jsonl"}, [STUDENT], "teacher.outputs: file not found"),
 ])
 def test_external_teacher_settings_are_checked_before_any_work(tmp_path, sst2_small, teacher, students, key):

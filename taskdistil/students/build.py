@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from taskdistil.errors import ConfigError
-from taskdistil.io import sha256_file
 from taskdistil.progress import log
 from taskdistil.students.embeddings import model2vec_table, svd_reduce, teacher_input_embeddings
 from taskdistil.students.vectors import read_vectors
@@ -28,7 +27,8 @@ class BuildContext:
     """A student's surroundings at construction: the fine-tuned ``teacher`` (its ``model``, ``labels``,
     ``sep_id``; the teacher package sits above the students, so it is not imported here) and its directory, the
     student's ``tokenizer``, the task kind's student ``head`` ("sequence" or "token"), the ``seed``, the run's
-    ``cache_dir`` and ``data_file`` (a config path -> its file)."""
+    ``cache_dir`` and ``data_file`` (a config path -> its file), and ``vocabulary_encoder``: () -> (the encoder
+    that reads each vocabulary entry for a model2vec-style table, a name for its weights), called only then."""
 
     teacher: Any
     teacher_dir: Path
@@ -37,6 +37,7 @@ class BuildContext:
     seed: int
     cache_dir: Path
     data_file: Callable[[str], Path]
+    vocabulary_encoder: Callable[[], tuple[Any, str]]
 
     def teacher_config(self) -> dict:
         return self.teacher.model.config.to_dict()
@@ -68,9 +69,9 @@ def table_student(cls: type[nn.Module], settings: Any, context: BuildContext) ->
     if settings.embeddings == "svd":
         model.embedding.initialize(svd_reduce(teacher_input_embeddings(teacher.model), settings.embedding_dim))
     elif settings.embeddings == "model2vec":
-        weights = sha256_file(context.teacher_dir / "model.safetensors")[:16]  # the cache names the teacher
-        cache = context.cache_dir / f"model2vec-states-{weights}.safetensors"
-        model.embedding.initialize(model2vec_table(teacher.model, tokenizer, settings.embedding_dim, cache))
+        encoder, weights = context.vocabulary_encoder()
+        cache = context.cache_dir / f"model2vec-states-{weights}.safetensors"  # the cache names the encoder
+        model.embedding.initialize(model2vec_table(encoder, tokenizer, settings.embedding_dim, cache))
     elif settings.embeddings == "vectors":
         table = read_vectors(context.data_file(settings.vectors), tokenizer.vocabulary(), settings.embedding_dim,
                              tokenizer.pad_id, context.seed)

@@ -54,11 +54,6 @@ class TableStudentConfig(StudentBase):
 
         return WordTokenizer.build(list(sentences(texts)), self.lowercase, self.max_vocab, self.min_freq, max_length)
 
-    def teacher_model_need(self) -> str | None:
-        if self.embeddings == "model2vec":
-            return "embeddings 'model2vec' (the teacher encodes each vocabulary entry)"
-        return None
-
     def input_files(self, data_file) -> dict[str, Any]:
         return {"vectors": data_file(self.vectors)} if self.vectors else {}
 

@@ -13,10 +13,13 @@ JSONL texts on stdin, JSONL outputs on stdout; schema in ``taskdistil.teacher.ou
   shard is written; a command runs once per unfinished shard (a failure stops the stage, finished shards stay).
 - Students needing the teacher's weights or states (transformer students, Patient KD, representation stages) are
   refused by the configuration; a hard teacher's students train with hard distillation (``teacher_objective``).
+  A model2vec-style table (``embeddings: model2vec``) reads each vocabulary entry through the encoder of
+  ``teacher.tokenizer_from`` (``vocabulary_encoder``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -28,6 +31,7 @@ import torch
 from taskdistil import __version__, distributed
 from taskdistil.config import RunConfig, StageConfig
 from taskdistil.data.pairs import Example
+from taskdistil.errors import StageError
 from taskdistil.hf_checkpoint import quiet_transformers, resolve_checkpoint
 from taskdistil.io import load_tensors, read_json, save_tensors, sha256_file, write_json
 from taskdistil.model_files import TEACHER_META
@@ -111,6 +115,31 @@ def load_teacher(path: Path) -> Teacher:
     model = _InputEmbeddings(load_tensors(path / EMBEDDINGS)["weight"])
     return Teacher(model, AutoTokenizer.from_pretrained(path), meta["labels"], meta["max_length"], path,
                    meta["task"])
+
+
+def vocabulary_encoder(teacher: Teacher, teacher_dir: Path) -> tuple[torch.nn.Module, str]:
+    """(the encoder that reads each vocabulary entry for a model2vec-style table, a name for its weights): the
+    teacher's own model, or for an external teacher (outputs only) the encoder of ``teacher.tokenizer_from``, whose
+    tokenizer the students use; checked to be the checkpoint whose input embeddings the teacher stage stored."""
+    teacher_dir = Path(teacher_dir)
+    if not is_external(teacher_dir):
+        return teacher.model, sha256_file(teacher_dir / "model.safetensors")[:16]
+    from transformers import AutoModel
+
+    meta = read_json(teacher_dir / TEACHER_META)
+    quiet_transformers()
+    encoder = AutoModel.from_pretrained(resolve_checkpoint(meta["tokenizer_from"], "teacher.tokenizer_from"))
+    stored = teacher.model.get_input_embeddings().weight
+    current = encoder.get_input_embeddings().weight.detach()
+    if current.shape != stored.shape or not torch.equal(current, stored):
+        raise StageError(f"teacher.tokenizer_from {meta['tokenizer_from']}: its input embeddings differ from those "
+                         f"the teacher stage stored in {teacher_dir}; the checkpoint changed: rerun "
+                         "`taskdistil teacher`")
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return encoder, digest.hexdigest()[:16]
 
 
 class _Source:
