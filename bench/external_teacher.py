@@ -194,8 +194,9 @@ def main() -> None:
                    teacher_acc=results["variants"]["soft"]["teacher_test_acc"],
                    test_examples=report["test"]["examples"],
                    command="TASKDISTIL_DATA=../shared/data python bench/external_teacher.py --teacher-run "
-                           f"{args.teacher_run} --seeds {' '.join(map(str, args.seeds))} --recipe {args.recipe} "
-                           f"--threads {args.threads} --work {_shown(args.work)}")
+                           f"{args.teacher_run} --example {_shown(args.example.resolve())} --seeds "
+                           f"{' '.join(map(str, args.seeds))} --recipe {args.recipe} --threads {args.threads} "
+                           f"--work {_shown(args.work)}")
     write_json(args.out, results)
     print(json.dumps({k: results[k] for k in ("soft_acc", "hard_acc", "teacher_acc", "seeds")}, indent=2))
 
