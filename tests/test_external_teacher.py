@@ -405,3 +405,18 @@ def test_a_command_teacher_labels_the_test_texts_for_the_exam_once(tmp_path, sst
     np.testing.assert_allclose(outputs, [labeler_logits(t) for t in test.texts], rtol=1e-6)
     again, _ = teacher_test_outputs(config, ["0", "1"], test.texts, work, test.where)
     assert len(calls(log)) == 1 and np.array_equal(again, outputs)  # cached shards: not labeled twice
+
+
+def test_an_encoders_weights_hash_in_any_dtype():
+    """The name the model2vec cache gets for a tokenizer_from encoder: bfloat16 weights (a checkpoint saved in bf16
+    loads as bf16) hash like any other; a changed value or name changes the hash; name order does not."""
+    import torch
+
+    from taskdistil.io import sha256_tensors
+
+    state = {"b.weight": torch.arange(6, dtype=torch.bfloat16).reshape(2, 3), "a.bias": torch.tensor(1.5)}
+    digest = sha256_tensors(state)
+    assert digest == sha256_tensors(dict(reversed(list(state.items()))))
+    assert digest != sha256_tensors({**state, "a.bias": torch.tensor(2.5)})
+    assert digest != sha256_tensors({"c.weight": state["b.weight"], "a.bias": state["a.bias"]})
+    assert sha256_tensors({"x": torch.ones(2)}) != sha256_tensors({"x": torch.ones(2, dtype=torch.float64)})

@@ -19,7 +19,6 @@ JSONL texts on stdin, JSONL outputs on stdout; schema in ``taskdistil.teacher.ou
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from taskdistil.config import RunConfig, StageConfig
 from taskdistil.data.pairs import Example
 from taskdistil.errors import StageError
 from taskdistil.hf_checkpoint import quiet_transformers, resolve_checkpoint
-from taskdistil.io import load_tensors, read_json, save_tensors, sha256_file, write_json
+from taskdistil.io import load_tensors, read_json, save_tensors, sha256_file, sha256_tensors, write_json
 from taskdistil.model_files import TEACHER_META
 from taskdistil.progress import progress
 from taskdistil.teacher.annotate import SHARDS, _open_index, _save, _valid
@@ -135,11 +134,7 @@ def vocabulary_encoder(teacher: Teacher, teacher_dir: Path) -> tuple[torch.nn.Mo
         raise StageError(f"teacher.tokenizer_from {meta['tokenizer_from']}: its input embeddings differ from those "
                          f"the teacher stage stored in {teacher_dir}; the checkpoint changed: rerun "
                          "`taskdistil teacher`")
-    digest = hashlib.sha256()
-    for name, tensor in sorted(encoder.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    return encoder, digest.hexdigest()[:16]
+    return encoder, sha256_tensors(encoder.state_dict())[:16]
 
 
 class _Source:

@@ -22,7 +22,6 @@ checkpoint, best weights and ``fit.json``, which every rank reads on resume.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -40,7 +39,7 @@ from taskdistil.config import TrainConfig
 from taskdistil.devices import CPU, Placement
 from taskdistil.errors import ConfigError, StageError
 from taskdistil.evaluation import Evaluation
-from taskdistil.io import join_state, load_tensors, save_tensors, split_state, write_json
+from taskdistil.io import join_state, load_tensors, save_tensors, sha256_tensors, split_state, write_json
 from taskdistil.progress import progress
 from taskdistil.train.batching import LengthBuckets
 from taskdistil.train.lazy_adam import LazyAdam, clip_grad_norm, dense_gradients
@@ -265,11 +264,7 @@ def _evaluate(model: nn.Module, evaluate: Callable[[], Evaluation], state: _Stat
 
 def _check_replicas(model: nn.Module, world: int) -> None:
     """Fail loudly unless every rank ended training with the same weights (DDP keeps replicas in step)."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    digests = distributed.gather(digest.hexdigest())
+    digests = distributed.gather(sha256_tensors(model.state_dict()))
     if len(set(digests)) > 1:
         raise StageError(f"data-parallel training: the {world} processes ended with different weights")
     _note(f"  DDP: weights identical on all {world} processes")
