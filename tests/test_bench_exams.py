@@ -49,20 +49,39 @@ def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets(
         lowres.summarize({"models": rows[:1] + rows[2:], "test": {"examples": 872}})
 
 
-def test_indonlu_exam_rows_and_averages(shared_data, monkeypatch):
+def test_indonlu_exam_rows_and_averages(shared_data, monkeypatch, tmp_path):
     exam = _bench("indonlu_exam")
     rows = [_row("teacher", "teacher", "teacher", 0.5, 30.0, metric="f1"),
             _row("teacher", "teacher", "teacher", 0.5, 10.0, runtime="onnx-int8", metric="f1"),
             _row("bilstm", "student", "bilstm", 0.49, 2.0, metric="f1"),
             _row("bilstm", "student", "bilstm", 0.49, 1.0, runtime="onnx", metric="f1"),
             _row("cnn", "student", "cnn", 0.45, 1.0, metric="f1")]
-    row = exam.task_row({"primary_metric": "f1", "models": rows, "test": {"examples": 9}})
+    measurements = {"primary_metric": "f1", "models": rows, "test": {"examples": 9}}
+    row = exam.task_row(measurements, {"bilstm": 0.6, "cnn": 0.5})
     assert row["best_student"] == "bilstm" and row["retention"] == 0.98 and row["latency_ratio_bs1"] == 15.0
     assert row["best_runtime_ratio_bs1"] == 10.0 and row["students"]["bilstm"]["best_runtime"] == "onnx"
     assert row["teacher"]["best_runtime"] == "onnx-int8" and row["students"]["cnn"]["peak_rss_bytes"] == 1000
+    assert row["students"]["cnn"]["dev_f1"] == 0.5 and row["chosen_on"] == "dev"
+    on_dev = exam.task_row(measurements, {"bilstm": 0.5, "cnn": 0.6})  # chosen on dev, though worse on test
+    assert on_dev["best_student"] == "cnn" and on_dev["retention"] == 0.9 and on_dev["latency_ratio_bs1"] == 30.0
+    budget = exam.task_row(measurements, {"bilstm": 0.6, "cnn": 0.5}, min_speedup=20)  # bilstm is 15x: too slow
+    assert budget["best_student"] == "cnn" and budget["quality_pick"] == {
+        "student": "bilstm", "retention": 0.98, "latency_ratio_bs1": 15.0}
+    tie = exam.task_row(measurements, {"bilstm": 0.5, "cnn": 0.5})
+    assert tie["best_student"] == "cnn"  # equal on dev: the faster one
+    none_fast = exam.task_row(measurements, {"bilstm": 0.6, "cnn": 0.5}, min_speedup=100)
+    assert none_fast["best_student"] == "bilstm"  # no student meets the budget: the quality pick, below 100x
     summary = exam.summarize({"a": row, "b": {**row, "retention": 0.95, "latency_ratio_bs1": 20.0}})
     assert summary["mean_retention"] == pytest.approx(0.965) and summary["min_latency_ratio_bs1"] == 15.0
-    assert summary["targets"] == {"mean_retention_at_least_0.97": False, "every_best_at_least_15x": True}
+    assert summary["targets"] == {"mean_retention_at_least_0.97": False, "every_best_at_least_15x": True,
+                                  "all_7_tasks": False}
+    assert summary["quality_picks"] == {"mean_retention": 0.98, "min_latency_ratio_bs1": 15.0}
+    manifest = tmp_path / "run" / "students" / "cnn" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"outputs": {"dev": {"accuracy": 0.7}}}')
+    assert exam.dev_scores(manifest.parents[2], ["cnn"], "accuracy") == {"cnn": 0.7}
+    with pytest.raises(SystemExit, match="no dev 'f1'"):
+        exam.dev_scores(manifest.parents[2], ["cnn"], "f1")
     monkeypatch.setenv("TASKDISTIL_DATA", str(shared_data))
     for task, path in exam.TASKS.items():  # every example loads with the exam's students and settings
         students = exam.exam_students(str(REPO / path))
