@@ -133,6 +133,25 @@ def summarize(tasks: dict) -> dict:
             "tasks_measured": sorted(tasks), "tasks": tasks}
 
 
+def table(results: dict) -> str:
+    """Markdown: per task the teacher, each student (test metric, dev metric, speed-up) and the pick; the averages."""
+    lines = ["| task (metric, test size) | teacher | student: test (dev), x faster bs 1 PyTorch | best student "
+             "(chosen on dev, >= 15x) | retention | x faster: PyTorch / fastest runtimes |", "|---" * 6 + "|"]
+    for task, t in results["tasks"].items():
+        metric = t["metric"]
+        students = "; ".join(f"{n} {100 * s[metric]:.2f} ({100 * s.get(f'dev_{metric}', float('nan')):.2f}), "
+                             f"{s['latency_ratio_bs1']}x" for n, s in t["students"].items())
+        lines.append(f"| {task} ({metric}, {t['test_examples']}) | {100 * t['teacher'][metric]:.2f} | {students} | "
+                     f"{t['best_student']} | {100 * t['retention']:.1f}% | {t['latency_ratio_bs1']}x / "
+                     f"{t['best_runtime_ratio_bs1']}x |")
+    picks = results.get("quality_picks") or {}
+    lines.append(f"\nmean retention {100 * results['mean_retention']:.1f}%, slowest best student "
+                 f"{results['min_latency_ratio_bs1']}x; best on dev without a speed budget: mean retention "
+                 f"{100 * picks.get('mean_retention', float('nan')):.1f}%, "
+                 f"slowest {picks.get('min_latency_ratio_bs1')}x")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
@@ -141,7 +160,11 @@ def main() -> None:
     parser.add_argument("--min-speedup", type=float, default=15.0,
                         help="the speed budget the best student is chosen under (PyTorch, batch 1; default 15)")
     parser.add_argument("--reexamine", action="store_true", help="run the exam stage again (fresh latency figures)")
+    parser.add_argument("--table", action="store_true", help="print indonlu_exam.json as Markdown and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table(read_json(RESULTS)))
+        return
     results = read_json(RESULTS) if RESULTS.is_file() else {"tasks": {}}
     for task in args.tasks:
         overrides = ["students=" + json.dumps(exam_students(TASKS[task])), "exam=" + json.dumps(EXAM)]

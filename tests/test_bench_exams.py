@@ -76,6 +76,9 @@ def test_indonlu_exam_rows_and_averages(shared_data, monkeypatch, tmp_path):
     assert summary["targets"] == {"mean_retention_at_least_0.97": False, "every_best_at_least_15x": True,
                                   "all_7_tasks": False}
     assert summary["quality_picks"] == {"mean_retention": 0.98, "min_latency_ratio_bs1": 15.0}
+    markdown = exam.table(summary)
+    assert "| a (f1, 9) | 50.00 | bilstm 49.00 (60.00), 15.0x; cnn 45.00 (50.00), 30.0x" in markdown
+    assert "mean retention 96.5%, slowest best student 15.0x" in markdown
     manifest = tmp_path / "run" / "students" / "cnn" / "manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text('{"outputs": {"dev": {"accuracy": 0.7}}}')
