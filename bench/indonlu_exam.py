@@ -15,8 +15,8 @@ student's batch-1 speed-up over the teacher (PyTorch, one thread); a task where 
 back to the quality pick, and the target then reads false. Each task is one ``taskdistil run`` of its example
 (``runs/<name>`` unless ``--runs DIR``), so finished stages are reused (the example's teacher and transfer set; its
 annotations too unless the example had a Patient KD student, whose teacher states the plain-KD transformer does not
-read). Transfer data per task: the
-example's (Indonesian unlabeled text for NERGrit and POSP; augmentation elsewhere).
+read). Transfer data per task: the example's (Indonesian unlabeled text for NERGrit and POSP; augmentation
+elsewhere).
 
     TASKDISTIL_DATA=../shared/data python bench/indonlu_exam.py --workers 2 [--tasks smsa emot ...] [--runs DIR] \
         [--reexamine]     # --reexamine: measure the finished students again (e.g. on a quiet machine)
