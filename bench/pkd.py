@@ -86,8 +86,9 @@ def main() -> None:
         results[dataset] = {"teacher_acc": entry["teacher"], "students": entry["students"], "seeds": args.seeds,
                             "metric": entry["metric"], "test_examples": entry["test_examples"], "split": "test",
                             "std": entry["std"], "transfer_set": "the training set (no augmentation)",
+                            "student_epochs": args.epochs or "the recipe's (4)",
                             "command": "python bench/pkd.py --datasets " + dataset + " --seeds "
-                            + " ".join(map(str, args.seeds))}
+                            + " ".join(map(str, args.seeds)) + (f" --epochs {args.epochs}" if args.epochs else "")}
         write_json(RESULTS, dict(sorted(results.items())))
     print(json.dumps(read_json(RESULTS), indent=2))
 
