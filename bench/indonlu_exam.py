@@ -37,7 +37,6 @@ sys.path.insert(0, str(REPO))
 
 from bench.task_kinds import run_measured  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
-from taskdistil.pipeline import run_one  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "indonlu_exam.json"
 TASKS = {"smsa": "examples/smsa.yaml", "emot": "examples/emot.yaml", "casa": "examples/casa.yaml",
@@ -170,10 +169,7 @@ def main() -> None:
         overrides = ["students=" + json.dumps(exam_students(TASKS[task])), "exam=" + json.dumps(EXAM)]
         if args.runs:
             overrides.append(f"run_dir={Path(args.runs) / task}")
-        config, measurements = run_measured(TASKS[task], overrides, args.workers)
-        if args.reexamine:
-            run_one(config, "exam", force=True)
-            measurements = read_json(config.resolved_run_dir() / "exam" / "measurements.json")
+        config, measurements = run_measured(TASKS[task], overrides, args.workers, args.reexamine)
         dev = dev_scores(config.resolved_run_dir(), [s.name for s in config.students], measurements["primary_metric"])
         results["tasks"][task] = task_row(measurements, dev, args.min_speedup)
         results["tasks"][task]["command"] = f"python bench/indonlu_exam.py --tasks {task}"

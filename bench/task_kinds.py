@@ -160,14 +160,19 @@ def distill_in_parallel(config_path: str, overrides: list[str], config, workers:
         sys.exit(f"students failed: {', '.join(failed)}; their logs are in {logs}")
 
 
-def run_measured(config_path: str, overrides: list[str], workers: int = 1):
+def run_measured(config_path: str, overrides: list[str], workers: int = 1, reexamine: bool = False):
     """(the run config, its exam's measurements) after one ``taskdistil run`` of ``config_path`` under
     ``overrides`` (finished stages are reused); ``workers`` > 1: the students train in parallel processes first
-    (``distill_in_parallel``)."""
+    (``distill_in_parallel``); ``reexamine``: the exam stage runs again even when up to date (fresh timings)."""
     config = load_config(config_path, overrides)
     if workers > 1:
         distill_in_parallel(config_path, overrides, config, workers)
-    run_all(config)
+    if reexamine:
+        for stage in ("teacher", "transfer", "annotate", "distill"):
+            run_one(config, stage)
+        run_one(config, "exam", force=True)
+    else:
+        run_all(config)
     return config, read_json(config.resolved_run_dir() / "exam" / "measurements.json")
 
 
