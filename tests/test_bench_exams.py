@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import shutil
 
 import pytest
@@ -130,3 +131,23 @@ def test_tang_summary_reads_fidelity_and_leaves_the_no_teacher_row_out_of_best(s
     config = load_config(REPO / tang.CONFIG, _bench("task_kinds").seed_overrides(str(REPO / tang.CONFIG), [], [1, 2]))
     assert [s.name for s in config.students][:5] == ["nokd-s1", "train-only-s1", "augmented-s1", "unlabeled-s1",
                                                      "all-s1"]
+
+
+def test_reexamine_runs_the_exam_once_more_and_only_the_exam(tmp_path, sst2_small, tiny_teacher):
+    """bench/task_kinds.run_measured(reexamine=True): every earlier stage stays cached, the exam runs again once."""
+    task_kinds = _bench("task_kinds")
+    path = tiny_config(tmp_path, sst2_small, tiny_teacher)
+    run = tmp_path / "run"
+
+    def started(stage: str) -> int:  # the manifest's write time, in ns: a stage that runs rewrites it
+        return (run / stage / "manifest.json").stat().st_mtime_ns
+
+    task_kinds.run_measured(str(path), [])
+    before = {stage: started(stage) for stage in ("teacher", "annotations", "students/bilstm", "exam")}
+    task_kinds.run_measured(str(path), [])
+    assert {stage: started(stage) for stage in before} == before  # a plain rerun: all cached
+    _, measurements = task_kinds.run_measured(str(path), [], reexamine=True)
+    after = {stage: started(stage) for stage in before}
+    assert after["exam"] != before["exam"]
+    assert {s: after[s] for s in before if s != "exam"} == {s: before[s] for s in before if s != "exam"}
+    assert measurements == json.loads((run / "exam" / "measurements.json").read_text())  # the fresh exam's
