@@ -122,11 +122,18 @@ def test_tang_summary_reads_fidelity_and_leaves_the_no_teacher_row_out_of_best(s
         rows.append(_row(f"nokd-s{seed}", "student", "bilstm", 0.95, 1.0))  # better, but no teacher: not "best"
         rows.append({**_row(f"all-s{seed}", "student", "bilstm", 0.88 + 0.01 * seed, 2.0),
                      "fidelity": {"agreement": 0.90 + 0.01 * seed}})
+        rows.append({**_row(f"unlabeled-s{seed}", "student", "bilstm", 0.93, 2.0),  # better on test, agrees less
+                     "fidelity": {"agreement": 0.85}})
     entry = tang.summarize({"primary_metric": "accuracy", "test": {"examples": 872}, "models": rows},
-                           ["nokd", "all"], [1, 2])
+                           ["nokd", "unlabeled", "all"], [1, 2])
     assert entry["best_student"] == "all" and entry["best_student_acc"] == pytest.approx(0.895)
+    assert entry["best_chosen_on"] == "agreement_heldout"
     assert entry["agreement_heldout"] == pytest.approx(0.915) and entry["latency_ratio_bs1"] == 10.0
     assert entry["rows"]["nokd"]["agreement_heldout"] is None
+    assert entry["rows"]["all"]["vs_teacher_ci95"]["2"] == pytest.approx([0.05, 0.15])
+    assert entry["targets"]["retention_ge_0.99"] and not entry["targets"]["latency_ratio_bs1_ge_20"]
+    markdown = tang.table(entry)
+    assert "| all | 89.50 ± 0.71 | 99.4% |" in markdown and "| 91.50% |" in markdown
     monkeypatch.setenv("TASKDISTIL_DATA", str(shared_data))
     config = load_config(REPO / tang.CONFIG, _bench("task_kinds").seed_overrides(str(REPO / tang.CONFIG), [], [1, 2]))
     assert [s.name for s in config.students][:5] == ["nokd-s1", "train-only-s1", "augmented-s1", "unlabeled-s1",
