@@ -7,7 +7,8 @@ without KD (the gold labels only), with hard distillation, soft distillation and
 
 ``kd_acc`` is the test accuracy of the distilled student (hard, soft, multistage) with the best dev accuracy (the
 test split is not used to choose; without dev figures, the best on test, said in ``kd_chosen_on``); every student's
-accuracy comes with the exam's paired-bootstrap 95% interval of its difference to the teacher. One ``taskdistil run``
+accuracy comes with the exam's paired-bootstrap 95% interval of its difference to the teacher, and the chosen one's
+difference to the student without KD with its own (``kd_minus_nokd_ci95``, in accuracy). One ``taskdistil run``
 of the config (its stages are skipped when complete: a rerun takes minutes); ``--workers N`` trains the students in
 N parallel processes (``bench/task_kinds.py``).
 
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.task_kinds import run_measured  # noqa: E402
+from taskdistil.exam.bootstrap import intervals  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "lowres.json"
@@ -63,6 +65,20 @@ def summarize(measurements: dict, dev: dict[str, float] | None = None) -> dict:
             "students": students, "test_examples": measurements["test"]["examples"], "split": "test"}
 
 
+def paired_intervals(predictions: dict, kd: str) -> dict[str, list[float]]:
+    """Paired-bootstrap 95% intervals (the exam's resamples) of the accuracy differences KD - no KD and KD - teacher,
+    from the exam's per-example test predictions (``exam/predictions.json``: gold, and per "NAME (torch)")."""
+    gold = predictions["gold"]
+
+    def right(name: str) -> list[float]:
+        return [float(p == g) for p, g in zip(predictions["test"][f"{name} (torch)"], gold)]
+
+    kd_right = right(kd)
+    diffs = {f"kd_minus_{other}": [a - b for a, b in zip(kd_right, right(name))]
+             for other, name in (("nokd", NO_KD), ("teacher", "teacher"))}
+    return {f"{key}_ci95": [round(v, 4) for v in found["ci95"]] for key, found in intervals(diffs).items()}
+
+
 def dev_accuracy(config) -> dict[str, float]:
     """Each finished student's accuracy on the dev split, from its stage manifest."""
     out = {}
@@ -84,6 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     config, measurements = run_measured(args.config, args.overrides, args.workers)
     entry = summarize(measurements, dev_accuracy(config))
+    entry.update(paired_intervals(read_json(config.resolved_run_dir() / "exam" / "predictions.json"),
+                                  entry["kd_student"]))
     entry.update(labeled_per_class=config.data.labeled_per_class, labeled_seed=config.data.labeled_seed,
                  seed=config.seed, command=" ".join(["python bench/lowres.py", args.config, "--dataset", args.dataset]
                                                    + [f"--set {o}" for o in args.overrides]),

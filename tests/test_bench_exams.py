@@ -30,6 +30,18 @@ def _row(name, role, kind, value, ms, runtime="torch", metric="accuracy"):
             "latency": {"1": {"1": {"p50_ms": ms}, "32": {"p50_ms": 4 * ms}}}}
 
 
+def test_lowres_paired_intervals_of_kd_against_no_kd_and_the_teacher():
+    lowres = _bench("lowres")
+    gold = [0, 1] * 100
+    predictions = {"gold": gold, "test": {"soft (torch)": gold,  # right everywhere
+                                          "nokd (torch)": [1 - g for g in gold[:100]] + gold[100:],  # half wrong
+                                          "teacher (torch)": gold[:-2] + [1 - g for g in gold[-2:]]}}
+    found = lowres.paired_intervals(predictions, "soft")
+    low, high = found["kd_minus_nokd_ci95"]
+    assert 0.35 < low < 0.5 < high < 0.65  # +50 points, and the interval around it
+    assert found["kd_minus_teacher_ci95"][0] >= 0 and found["kd_minus_teacher_ci95"][1] <= 0.03
+
+
 def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets():
     lowres = _bench("lowres")
     rows = [_row("teacher", "teacher", "teacher", 0.80, 20.0), _row("nokd", "student", "bilstm", 0.70, 1.0),
