@@ -143,7 +143,9 @@ def test_tang_summary_reads_fidelity_and_leaves_the_no_teacher_row_out_of_best(s
     assert entry["agreement_heldout"] == pytest.approx(0.915) and entry["latency_ratio_bs1"] == 10.0
     assert entry["rows"]["nokd"]["agreement_heldout"] is None
     assert entry["rows"]["all"]["vs_teacher_ci95"]["2"] == pytest.approx([0.05, 0.15])
-    assert entry["targets"]["retention_ge_0.99"] and not entry["targets"]["latency_ratio_bs1_ge_20"]
+    checks = entry["targets"]["speed_at_quality"]
+    assert checks["all"]["retention_ge_0.99"] and not checks["all"]["latency_ratio_bs1_ge_20"]
+    assert not checks["unlabeled"]["agreement_heldout_ge_0.92"] and entry["targets"]["met_by"] == []
     markdown = tang.table(entry)
     assert "| all | 89.50 ± 0.71 | 99.4% |" in markdown and "| 91.50% |" in markdown
     monkeypatch.setenv("TASKDISTIL_DATA", str(shared_data))
