@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.task_kinds import run_measured  # noqa: E402
+from taskdistil.exam import PREDICTIONS  # noqa: E402
 from taskdistil.exam.bootstrap import intervals  # noqa: E402
 from taskdistil.io import read_json, write_json  # noqa: E402
 
@@ -59,24 +60,27 @@ def summarize(measurements: dict, dev: dict[str, float] | None = None) -> dict:
     return {"teacher_acc": round(teacher, 4), "kd_acc": kd, "kd_student": best,
             "kd_chosen_on": "dev" if on_dev else "test", "nokd_acc": nokd,
             "kd_minus_teacher_points": round(100 * (kd - teacher), 2),
+            "kd_minus_teacher_ci95": _rounded(distilled[best]["vs_teacher_ci95"]),  # the exam's interval
             "kd_minus_nokd_points": round(100 * (kd - nokd), 2),
             "targets": {"kd_within_1_point_of_teacher": bool(100 * (teacher - kd) <= 1.0),
                         "kd_3_points_above_nokd": bool(100 * (kd - nokd) >= 3.0)},
             "students": students, "test_examples": measurements["test"]["examples"], "split": "test"}
 
 
-def paired_intervals(predictions: dict, kd: str) -> dict[str, list[float]]:
-    """Paired-bootstrap 95% intervals (the exam's resamples) of the accuracy differences KD - no KD and KD - teacher,
-    from the exam's per-example test predictions (``exam/predictions.json``: gold, and per "NAME (torch)")."""
+def nokd_interval(predictions: dict, kd: str) -> dict[str, list[float]]:
+    """``kd_minus_nokd_ci95``: the paired-bootstrap 95% interval (the exam's resamples) of the accuracy difference
+    KD - no KD, from the exam's per-example test predictions (``PREDICTIONS``: gold, and per "NAME (torch)")."""
     gold = predictions["gold"]
 
     def right(name: str) -> list[float]:
         return [float(p == g) for p, g in zip(predictions["test"][f"{name} (torch)"], gold)]
 
-    kd_right = right(kd)
-    diffs = {f"kd_minus_{other}": [a - b for a, b in zip(kd_right, right(name))]
-             for other, name in (("nokd", NO_KD), ("teacher", "teacher"))}
-    return {f"{key}_ci95": [round(v, 4) for v in found["ci95"]] for key, found in intervals(diffs).items()}
+    found = intervals({"kd_minus_nokd": [a - b for a, b in zip(right(kd), right(NO_KD))]})["kd_minus_nokd"]
+    return {"kd_minus_nokd_ci95": _rounded(found["ci95"])}
+
+
+def _rounded(ci95: list[float] | None) -> list[float] | None:
+    return [round(v, 4) for v in ci95] if ci95 else None
 
 
 def dev_accuracy(config) -> dict[str, float]:
@@ -100,8 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     config, measurements = run_measured(args.config, args.overrides, args.workers)
     entry = summarize(measurements, dev_accuracy(config))
-    entry.update(paired_intervals(read_json(config.resolved_run_dir() / "exam" / "predictions.json"),
-                                  entry["kd_student"]))
+    entry.update(nokd_interval(read_json(config.resolved_run_dir() / "exam" / PREDICTIONS), entry["kd_student"]))
     entry.update(labeled_per_class=config.data.labeled_per_class, labeled_seed=config.data.labeled_seed,
                  seed=config.seed, command=" ".join(["python bench/lowres.py", args.config, "--dataset", args.dataset]
                                                    + [f"--set {o}" for o in args.overrides]),

@@ -39,10 +39,10 @@ PAPER = {"source": "Tang et al. 2019, GLUE test, BERT-large teacher (METHODS.md)
          "bilstm_soft_acc": 90.7, "bilstm_without_kd_acc": 86.7, "parameters_ratio": 349, "speed_ratio": 434}
 
 
-def fidelity(measurements: dict, name: str, seeds: list[int]) -> float | None:
-    """Mean over the seeds of the student's agreement with the teacher on the held-out texts (PyTorch rows)."""
-    values = [r["fidelity"]["agreement"] for r in measurements["models"]
-              if r["runtime"] == "torch" and r["name"] in {f"{name}-s{s}" for s in seeds} and r.get("fidelity")]
+def fidelity(torch_rows: dict[str, dict], name: str, seeds: list[int]) -> float | None:
+    """Mean over the seeds of the student's agreement with the teacher on the held-out texts (``torch_rows``: the
+    exam's PyTorch rows by name)."""
+    values = [r["fidelity"]["agreement"] for r in (torch_rows[f"{name}-s{s}"] for s in seeds) if r.get("fidelity")]
     return round(statistics.fmean(values), 4) if values else None
 
 
@@ -66,7 +66,7 @@ def summarize(measurements: dict, names: list[str], seeds: list[int]) -> dict:
     rows = {}
     for name, row in entry["students"].items():
         first = torch_rows[f"{name}-s{seeds[0]}"]
-        rows[name] = {**row, "agreement_heldout": fidelity(measurements, name, seeds),
+        rows[name] = {**row, "agreement_heldout": fidelity(torch_rows, name, seeds),
                       "disk_mb": round(first["disk_bytes"] / 1e6, 1) if first.get("disk_bytes") else None,
                       "vs_teacher_ci95": {str(s): (torch_rows[f"{name}-s{s}"].get("vs_teacher") or {}).get("ci95")
                                           for s in seeds}}

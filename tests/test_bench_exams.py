@@ -36,10 +36,13 @@ def test_lowres_paired_intervals_of_kd_against_no_kd_and_the_teacher():
     predictions = {"gold": gold, "test": {"soft (torch)": gold,  # right everywhere
                                           "nokd (torch)": [1 - g for g in gold[:100]] + gold[100:],  # half wrong
                                           "teacher (torch)": gold[:-2] + [1 - g for g in gold[-2:]]}}
-    found = lowres.paired_intervals(predictions, "soft")
+    found = lowres.nokd_interval(predictions, "soft")
     low, high = found["kd_minus_nokd_ci95"]
     assert 0.35 < low < 0.5 < high < 0.65  # +50 points, and the interval around it
-    assert found["kd_minus_teacher_ci95"][0] >= 0 and found["kd_minus_teacher_ci95"][1] <= 0.03
+    teacher_right = {"gold": gold,
+                     "test": {"soft (torch)": gold, "nokd (torch)": predictions["test"]["teacher (torch)"]}}
+    low, high = lowres.nokd_interval(teacher_right, "soft")["kd_minus_nokd_ci95"]
+    assert low >= 0 and high <= 0.03  # 2 examples of 200 apart: a narrow interval at or above 0
 
 
 def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets():
@@ -57,6 +60,7 @@ def test_lowres_summary_picks_the_best_distilled_student_and_checks_the_targets(
     chosen = lowres.summarize({"models": rows, "test": {"examples": 872}}, dev={"nokd": 0.9, "hard": 0.8, "soft": 0.85})
     assert chosen["kd_student"] == "soft" and chosen["kd_chosen_on"] == "dev" and chosen["kd_acc"] == 0.70
     assert chosen["students"]["hard"]["dev_accuracy"] == 0.8  # soft: best on dev though worse on test
+    assert chosen["kd_minus_teacher_ci95"] == pytest.approx([-0.055, 0.045])  # soft's exam interval, as recorded
     assert lowres.summarize({"models": rows, "test": {"examples": 872}}, dev={"soft": 0.85})["kd_chosen_on"] == "test"
     with pytest.raises(SystemExit, match="no student named 'nokd'"):
         lowres.summarize({"models": rows[:1] + rows[2:], "test": {"examples": 872}})
